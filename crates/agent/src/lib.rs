@@ -1,0 +1,1 @@
+//! Crate `agent`: see ARCHITECTURE.md. Implementation in progress.

@@ -1,0 +1,1 @@
+//! Crate `assess`: the assessment-kcsan flow (in progress).

@@ -1,0 +1,1 @@
+//! Crate `codeindex`: see ARCHITECTURE.md. Implementation in progress.

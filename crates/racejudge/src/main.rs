@@ -1,0 +1,65 @@
+//! The `racejudge` binary: argument parsing, logging set-up and exit codes. Every subcommand
+//! lives in `cmd/`; the work itself lives in the library crates (see ARCHITECTURE.md).
+
+mod cmd;
+mod exit;
+mod paths;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tells whether a KCSAN data-race report is benign or harmful, grounded in the kernel source.
+#[derive(Debug, Parser)]
+#[command(name = "racejudge", version, about, propagate_version = true)]
+struct Cli {
+    /// Log verbosity for diagnostics on stderr (also RUST_LOG, e.g. RUST_LOG=racejudge=debug).
+    #[arg(long, global = true, default_value = "warn", env = "RACEJUDGE_LOG")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Parse KCSAN reports out of a report, console log or email and print them.
+    Parse(cmd::parse::Args),
+    /// Build or refresh the code index of a kernel tree.
+    Index(cmd::index::Args),
+    /// Run one code tool exactly as the expert would, or list the tools.
+    Tool(cmd::tool::Args),
+    /// Work with recorded trajectories.
+    Trajectory(cmd::trajectory::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    let outcome = match cli.command {
+        Command::Parse(args) => cmd::parse::run(args),
+        Command::Index(args) => cmd::index::run(args),
+        Command::Tool(args) => cmd::tool::run(args),
+        Command::Trajectory(args) => cmd::trajectory::run(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            let failure = exit::classify(&err);
+            eprintln!("error: {}", exit::one_line(&err));
+            failure.exit_code()
+        }
+    }
+}
+
+fn init_logging(default_filter: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(default_filter))
+        .unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

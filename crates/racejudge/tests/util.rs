@@ -1,0 +1,32 @@
+//! Shared helpers for driving the real `racejudge` binary.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// The freshly built binary under test.
+pub fn racejudge() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_racejudge"))
+}
+
+/// Runs the binary with `args` and stdin, returning its output.
+pub fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = racejudge()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn racejudge");
+    child.stdin.take().expect("stdin").write_all(stdin).expect("write stdin");
+    child.wait_with_output().expect("wait racejudge")
+}
+
+/// `../shared`, next to the repository, when present (tests that need it say so and skip).
+pub fn shared_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    dir.is_dir().then(|| dir.canonicalize().unwrap_or(dir))
+}

@@ -1,0 +1,1 @@
+//! Crate `report`: see ARCHITECTURE.md. Implementation in progress.

@@ -1,0 +1,116 @@
+/*!
+The code tools: the only way an expert (LLM or static) reads the kernel.
+
+The principal type is [`Tool`]: a named operation with a description, a JSON schema for its
+arguments and an `execute` that takes JSON and returns JSON. A [`ToolBox`] holds every tool for one
+kernel tree and dispatches calls by name. The same `ToolBox` serves the agent loop (crate
+`agent`), the `racejudge tool` CLI and the MCP server, so a tool answers identically wherever it
+is called from.
+
+Architecture invariants:
+- Tools are read-only and never leave the kernel tree (see [`ToolError::PathEscape`]).
+- Tools do no network I/O and know nothing about LLM providers or wire formats.
+- A tool never panics on bad arguments: it returns [`ToolError::BadArguments`], which the agent
+  loop hands back to the model as a tool error.
+*/
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// What a tool says about itself: enough to declare it to an LLM provider or an MCP client.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolSpec {
+    /// The reference's name, e.g. `codesearch-definition-source`. Stable: prompts rely on it.
+    pub name: &'static str,
+    /// What the tool does and when to use it, written for a model.
+    pub description: &'static str,
+    /// JSON schema (draft 2020-12 subset, flat: no `$ref`) of the arguments object.
+    pub input_schema: Value,
+    /// JSON schema of the result object.
+    pub output_schema: Value,
+}
+
+/// Why a tool call failed. Every variant is meant to be shown to the caller (a model or a user):
+/// the message names the problem and, where possible, how to fix the call.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("unknown tool {name:?}; available tools: {available}")]
+    UnknownTool { name: String, available: String },
+    #[error("bad arguments for {tool}: {message}")]
+    BadArguments { tool: String, message: String },
+    #[error("path {path:?} is outside the kernel tree: {reason}")]
+    PathEscape { path: String, reason: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl ToolError {
+    /// True when the caller's input was wrong (as opposed to the tree or the machine failing).
+    pub fn is_caller_error(&self) -> bool {
+        matches!(
+            self,
+            ToolError::UnknownTool { .. }
+                | ToolError::BadArguments { .. }
+                | ToolError::PathEscape { .. }
+                | ToolError::NotFound(_)
+        )
+    }
+}
+
+/// One code tool. Implementations are cheap to call concurrently from several threads.
+pub trait Tool: Send + Sync {
+    fn spec(&self) -> ToolSpec;
+    /// Runs the tool. `args` is the JSON object the caller sent; unknown extra keys are ignored.
+    fn execute(&self, args: &Value) -> Result<Value, ToolError>;
+}
+
+/// All tools for one kernel tree, addressed by name.
+#[derive(Clone, Default)]
+pub struct ToolBox {
+    tools: BTreeMap<&'static str, Arc<dyn Tool>>,
+}
+
+impl ToolBox {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a tool; a later tool with the same name replaces the earlier one.
+    pub fn with(mut self, tool: Arc<dyn Tool>) -> Self {
+        self.tools.insert(tool.spec().name, tool);
+        self
+    }
+
+    pub fn specs(&self) -> Vec<ToolSpec> {
+        self.tools.values().map(|t| t.spec()).collect()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.tools.keys().copied()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Tool>> {
+        self.tools.get(name)
+    }
+
+    pub fn call(&self, name: &str, args: &Value) -> Result<Value, ToolError> {
+        match self.tools.get(name) {
+            Some(tool) => tool.execute(args),
+            None => Err(ToolError::UnknownTool {
+                name: name.to_string(),
+                available: self.names().collect::<Vec<_>>().join(", "),
+            }),
+        }
+    }
+}
