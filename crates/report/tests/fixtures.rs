@@ -1,0 +1,293 @@
+//! Behaviour on the small fixtures in tests/fixtures (no ../shared needed): one test per input
+//! shape the parser must handle.
+
+use report::{AccessContext, FrameClass, Operation, ReportKind, WarningKind, parse};
+
+fn fixture(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn kinds(r: &report::Report) -> Vec<WarningKind> {
+    r.warnings.iter().map(|w| w.kind).collect()
+}
+
+#[test]
+fn console_log_with_two_reports_and_noise() {
+    let out = parse(&fixture("console_two_reports.txt"));
+    assert_eq!(out.reports.len(), 2);
+    assert!(out.warnings.is_empty());
+    let (a, b) = (&out.reports[0], &out.reports[1]);
+    assert_eq!(
+        a.title,
+        "KCSAN: data-race in find_next_bit / rcu_report_exp_cpu_mult"
+    );
+    assert_eq!(
+        b.title,
+        "KCSAN: data-race in netlink_recvmsg / netlink_recvmsg"
+    );
+    for r in [a, b] {
+        assert_eq!(r.accesses.len(), 2);
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        assert!(r.reported_by.is_some());
+    }
+    // The spans cover the `=====` lines and nothing of the noise around them.
+    assert_eq!((a.span.start, a.span.end), (3, 34));
+    assert_eq!(a.accesses[0].context, AccessContext::Task { pid: 1082 });
+    assert_eq!(a.accesses[1].context, AccessContext::Interrupt);
+    assert_eq!(a.accesses[0].kernel_thread(), Some(true));
+    assert_eq!((a.accesses[1].cpu, a.accesses[1].size), (Some(4), 8));
+    assert_eq!(a.accesses[1].address, "0xffffffff85a7f140");
+    assert_eq!(a.accesses[0].stack[0].function, "find_next_bit");
+    assert_eq!(a.accesses[0].stack.len(), 8);
+    // worker/kthread plumbing is classified, so the first interesting frame is the racy code.
+    let last = a.accesses[0].stack.last().unwrap();
+    assert_eq!(
+        (last.function.as_str(), last.class),
+        ("ret_from_fork", FrameClass::Entry)
+    );
+}
+
+#[test]
+fn crlf_input_parses_exactly_like_lf() {
+    for name in [
+        "console_two_reports.txt",
+        "inline_frames.txt",
+        "reordered.txt",
+    ] {
+        let lf = fixture(name);
+        let crlf = lf.replace('\n', "\r\n");
+        assert_eq!(parse(&lf), parse(&crlf), "{name}");
+    }
+}
+
+#[test]
+fn inline_frames_value_change_and_footer() {
+    let out = parse(&fixture("inline_frames.txt"));
+    let r = &out.reports[0];
+    assert_eq!(r.kind, ReportKind::DataRace);
+    assert_eq!(r.title_functions, ["drain_all_stock", "drain_obj_stock"]);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let s = &r.accesses[0].stack;
+    assert_eq!(s.len(), 22);
+    let inline = &s[3];
+    assert_eq!(inline.function, "memcg_slab_free_hook");
+    assert!(inline.inline);
+    assert_eq!(
+        (inline.file.as_deref(), inline.line),
+        (Some("mm/slab.h"), Some(587))
+    );
+    assert_eq!(s[0].offset, Some(0x408));
+    assert_eq!(s[0].size, Some(0x4e0));
+    assert_eq!(r.accesses[0].operation, Operation::Write);
+    assert_eq!(r.accesses[0].kernel_thread(), Some(false));
+    assert_eq!(r.accesses[1].operation, Operation::Read);
+    let v = r.value_change.as_ref().unwrap();
+    assert_eq!(v.old, "0xffff8881382d52c0");
+    assert_eq!(v.new, "0xffff888138893740");
+    let by = r.reported_by.as_ref().unwrap();
+    assert_eq!((by.cpu, by.pid), (Some(1), Some(19632)));
+    assert_eq!(by.comm.as_deref(), Some("syz-executor.0"));
+    assert_eq!(by.taint, None);
+    assert_eq!(
+        by.kernel_release.as_deref(),
+        Some("6.3.0-rc2-syzkaller-00387-g534293368afa")
+    );
+    assert!(
+        by.hardware
+            .as_deref()
+            .unwrap()
+            .starts_with("Google Google Compute Engine")
+    );
+    let firsts: Vec<_> = r
+        .interesting_frames()
+        .into_iter()
+        .map(|f| f.unwrap().function.as_str())
+        .collect();
+    assert_eq!(firsts, ["drain_obj_stock", "obj_stock_flush_required"]);
+}
+
+#[test]
+fn unknown_origin_arm64_with_bar_quoting() {
+    let out = parse(&fixture("unknown_origin_arm64_bar_quoted.txt"));
+    let r = &out.reports[0];
+    assert_eq!(r.kind, ReportKind::DataRaceUnknownOrigin);
+    assert_eq!(r.title, "KCSAN: data-race in el0_svc_common");
+    assert_eq!(
+        r.bug_line,
+        "data-race in el0_svc_common+0x34/0x25c arch/arm64/kernel/syscall.c:96"
+    );
+    assert_eq!(r.accesses.len(), 1);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let frames: Vec<_> = r.accesses[0]
+        .stack
+        .iter()
+        .map(|f| f.function.as_str())
+        .collect();
+    assert_eq!(
+        frames,
+        [
+            "el0_svc_common",
+            "do_el0_svc",
+            "el0_svc",
+            "el0_sync_handler",
+            "el0_sync"
+        ]
+    );
+    assert_eq!(
+        r.reported_by.as_ref().unwrap().hardware.as_deref(),
+        Some("linux,dummy-virt (DT)")
+    );
+}
+
+#[test]
+fn old_and_title_without_value_change() {
+    let out = parse(&fixture("arm64_old_and_title.txt"));
+    let r = &out.reports[0];
+    assert_eq!(r.title_functions, ["multi_cpu_stop", "set_state"]);
+    assert_eq!(r.title, "KCSAN: data-race in multi_cpu_stop and set_state");
+    assert!(r.value_change.is_none());
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    assert_eq!(r.accesses[1].stack.len(), 5);
+}
+
+#[test]
+fn assert_race_with_gaps_and_no_footer() {
+    let out = parse(&fixture("assert_quoted_gap.txt"));
+    let r = &out.reports[0];
+    assert_eq!(r.kind, ReportKind::AssertRace);
+    let a = &r.accesses[1];
+    assert!(a.qualifiers.assert);
+    assert_eq!(a.operation, Operation::Read);
+    assert_eq!(a.access_type, "assert no writes");
+    let k = kinds(r);
+    assert_eq!(k.iter().filter(|&&k| k == WarningKind::Gap).count(), 2);
+    assert!(k.contains(&WarningKind::NoFooter));
+    assert!(r.warnings.iter().all(|w| !w.message.is_empty()));
+}
+
+#[test]
+fn module_frames_and_workqueue() {
+    let out = parse(&fixture("module_frames_dmesg_t.txt"));
+    let r = &out.reports[0];
+    let f = r.accesses[0]
+        .stack
+        .iter()
+        .find(|f| f.function == "ext4_filemap_fault")
+        .unwrap();
+    assert_eq!(f.module.as_deref(), Some("ext4"));
+    let by = r.reported_by.as_ref().unwrap();
+    assert_eq!(by.workqueue.as_deref(), Some("kblockd blk_mq_run_work_fn"));
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+}
+
+#[test]
+fn verbose_block_and_interleaved_console_lines() {
+    let out = parse(&fixture("verbose_lockdep_interleaved.txt"));
+    let r = &out.reports[0];
+    assert_eq!(r.kind, ReportKind::DataRaceUnknownOrigin);
+    let a = &r.accesses[0];
+    assert_eq!(a.stack.len(), 20);
+    let v = a.verbose.as_ref().unwrap();
+    assert_eq!(v.locks_held, Some(2));
+    assert_eq!(v.locks.len(), 2);
+    let k = kinds(r);
+    assert_eq!(
+        k.iter()
+            .filter(|&&k| k == WarningKind::InterleavedLine)
+            .count(),
+        2
+    );
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.message.contains("ata5: SATA link down"))
+    );
+}
+
+#[test]
+fn truncated_mid_stack_is_reported() {
+    let out = parse(&fixture("truncated_mid_stack.txt"));
+    let r = &out.reports[0];
+    assert_eq!(r.accesses.len(), 1);
+    assert_eq!(r.accesses[0].stack.len(), 10);
+    let k = kinds(r);
+    assert!(k.contains(&WarningKind::TruncatedStack), "{k:?}");
+    assert!(k.contains(&WarningKind::MissingAccess), "{k:?}");
+    assert!(k.contains(&WarningKind::NoFooter), "{k:?}");
+    let t = r
+        .warnings
+        .iter()
+        .find(|w| w.kind == WarningKind::TruncatedStack)
+        .unwrap();
+    assert!(t.message.contains("__dentry_kill"), "{}", t.message);
+}
+
+#[test]
+fn reordered_access_and_bits_changed() {
+    let out = parse(&fixture("reordered.txt"));
+    let r = &out.reports[0];
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let a = &r.accesses[1];
+    assert!(a.qualifiers.reordered && a.qualifiers.marked);
+    assert_eq!(a.operation, Operation::ReadWrite);
+    assert_eq!(a.stack.len(), 4);
+    let to = a.reordered_to.as_ref().unwrap();
+    assert_eq!(
+        (to.function.as_str(), to.offset),
+        ("test_kernel_wrong_memorder", Some(0x40))
+    );
+    let v = r.value_change.as_ref().unwrap();
+    assert_eq!(v.bits_changed.as_deref(), Some("0x0000000000000002"));
+    assert_eq!(v.mask.as_deref(), Some("0x0000000000000002"));
+    let by = r.reported_by.as_ref().unwrap();
+    assert_eq!(by.taint.as_deref(), Some("G W"));
+    assert_eq!(by.extra, ["Tainted: [W]=WARN"]);
+    assert_eq!(by.build.as_deref(), Some("#1 PREEMPT(voluntary)"));
+}
+
+#[test]
+fn syzbot_counter_is_split_off() {
+    let text = fixture("inline_frames.txt").replace("drain_obj_stock\n", "drain_obj_stock (4)\n");
+    let r = &parse(&text).reports[0];
+    assert_eq!(
+        r.title,
+        "KCSAN: data-race in drain_all_stock / drain_obj_stock"
+    );
+    assert_eq!(r.title_counter, Some(4));
+    assert_eq!(
+        r.full_title(),
+        "KCSAN: data-race in drain_all_stock / drain_obj_stock (4)"
+    );
+}
+
+#[test]
+fn email_quoting_cut_mid_report() {
+    let quoted: String = fixture("inline_frames.txt")
+        .lines()
+        .take(12)
+        .map(|l| format!("> {l}\n"))
+        .chain(["\nI think this is benign because...\n".to_string()])
+        .collect();
+    let r = &parse(&quoted).reports[0];
+    let k = kinds(r);
+    assert!(k.contains(&WarningKind::QuotingCut), "{k:?}");
+    assert!(k.contains(&WarningKind::MissingAccess), "{k:?}");
+}
+
+#[test]
+fn no_report_is_a_warning_not_an_error() {
+    for text in [
+        "",
+        "hello\nworld",
+        "\u{0}\u{1}\u{fffd}",
+        "BUG: KASAN: use-after-free in foo",
+    ] {
+        let out = parse(text);
+        assert!(out.reports.is_empty());
+        assert_eq!(out.warnings.len(), 1);
+        assert_eq!(out.warnings[0].kind, WarningKind::NoReport);
+    }
+}
