@@ -1,0 +1,408 @@
+//! Preprocessor-condition evaluation over a kernel `.config` ([`KConfig`]).
+//!
+//! `#if` expressions are evaluated in three-valued logic: a value is `Some(n)` when it only
+//! depends on `CONFIG_*` symbols (and a few fixed ones like `__KERNEL__`), `None` otherwise.
+//! `&&`/`||` short-circuit on a known operand, so `CONFIG_OFF && SOME_ARCH_MACRO` is still
+//! decided. Without a `.config` every `CONFIG_*` symbol is unknown.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::error::IndexError;
+use crate::lex::{Tok, TokKind};
+use crate::types::ConfigState;
+
+/// The values of a `.config`: `CONFIG_X=y` → builtin, `=m` → module, others are ints/strings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct KConfig {
+    values: HashMap<String, ConfigValue>,
+    pub content_hash: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ConfigValue {
+    Builtin,
+    Module,
+    Int(i64),
+    Str,
+}
+
+impl KConfig {
+    pub fn load(path: &Path) -> Result<KConfig, IndexError> {
+        let text = std::fs::read(path).map_err(|source| IndexError::Config {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(KConfig::parse(&text))
+    }
+
+    pub fn parse(text: &[u8]) -> KConfig {
+        let mut values = HashMap::new();
+        for line in text.split(|&b| b == b'\n') {
+            let line = String::from_utf8_lossy(line);
+            let line = line.trim();
+            if line.starts_with('#') || line.is_empty() {
+                continue;
+            }
+            let Some((k, v)) = line.split_once('=') else {
+                continue;
+            };
+            if !k.starts_with("CONFIG_") {
+                continue;
+            }
+            let v = match v {
+                "y" => ConfigValue::Builtin,
+                "m" => ConfigValue::Module,
+                "n" => continue,
+                _ => parse_int(v).map_or(ConfigValue::Str, ConfigValue::Int),
+            };
+            values.insert(k.to_string(), v);
+        }
+        KConfig {
+            values,
+            content_hash: xxhash_rust::xxh3::xxh3_64(text),
+        }
+    }
+}
+
+fn parse_int(s: &str) -> Option<i64> {
+    let s = s.trim_end_matches(['u', 'U', 'l', 'L']);
+    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        i64::from_str_radix(h, 16).ok()
+    } else if s.len() > 1 && s.starts_with('0') {
+        i64::from_str_radix(&s[1..], 8).ok()
+    } else {
+        s.parse().ok()
+    }
+}
+
+/// Evaluates `#if`-style expressions against an optional config.
+pub(crate) struct Evaluator<'c> {
+    pub config: Option<&'c KConfig>,
+}
+
+type Val = Option<i64>;
+
+/// Macros whose value is fixed for kernel C code whatever the config.
+fn fixed_symbol(name: &[u8]) -> Option<i64> {
+    match name {
+        b"__KERNEL__" => Some(1),
+        b"__ASSEMBLY__" | b"__ASSEMBLER__" | b"__cplusplus" | b"__GENKSYMS__" | b"__CHECKER__" => {
+            Some(0)
+        }
+        _ => None,
+    }
+}
+
+impl Evaluator<'_> {
+    /// Is `name` (a macro) defined? `None` when it cannot be told.
+    fn defined(&self, name: &[u8]) -> Val {
+        if let Some(v) = fixed_symbol(name) {
+            return Some((v != 0) as i64);
+        }
+        let cfg = self.config?;
+        let name = std::str::from_utf8(name).ok()?;
+        if !name.starts_with("CONFIG_") {
+            return None;
+        }
+        if let Some(base) = name.strip_suffix("_MODULE")
+            && cfg.values.get(base) == Some(&ConfigValue::Module)
+        {
+            return Some(1);
+        }
+        Some(match cfg.values.get(name) {
+            Some(ConfigValue::Module) | None => 0,
+            Some(_) => 1,
+        })
+    }
+
+    fn value(&self, name: &[u8]) -> Val {
+        if let Some(v) = fixed_symbol(name) {
+            return Some(v);
+        }
+        let cfg = self.config?;
+        let s = std::str::from_utf8(name).ok()?;
+        if !s.starts_with("CONFIG_") {
+            return None;
+        }
+        if let Some(base) = s.strip_suffix("_MODULE")
+            && cfg.values.get(base) == Some(&ConfigValue::Module)
+        {
+            return Some(1);
+        }
+        match cfg.values.get(s) {
+            None | Some(ConfigValue::Module) => Some(0),
+            Some(ConfigValue::Builtin) => Some(1),
+            Some(ConfigValue::Int(n)) => Some(*n),
+            Some(ConfigValue::Str) => None,
+        }
+    }
+
+    fn config_state(&self, name: &[u8]) -> Option<Option<&ConfigValue>> {
+        let cfg = self.config?;
+        let s = std::str::from_utf8(name).ok()?;
+        if !s.starts_with("CONFIG_") {
+            return None;
+        }
+        Some(cfg.values.get(s))
+    }
+
+    /// Evaluates a condition given as tokens over `src`.
+    pub fn eval(&self, src: &[u8], toks: &[Tok]) -> ConfigState {
+        let mut p = Parser {
+            ev: self,
+            src,
+            toks,
+            i: 0,
+        };
+        let v = p.ternary();
+        if p.i < toks.len() {
+            return ConfigState::Unknown; // trailing junk: do not guess
+        }
+        match v {
+            Some(0) => ConfigState::Inactive,
+            Some(_) => ConfigState::Active,
+            None => ConfigState::Unknown,
+        }
+    }
+}
+
+struct Parser<'e, 'c, 's> {
+    ev: &'e Evaluator<'c>,
+    src: &'s [u8],
+    toks: &'s [Tok],
+    i: usize,
+}
+
+impl Parser<'_, '_, '_> {
+    fn peek(&self) -> Option<&[u8]> {
+        self.toks.get(self.i).map(|t| t.text(self.src))
+    }
+    fn eat(&mut self, s: &str) -> bool {
+        if self.peek() == Some(s.as_bytes()) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn ternary(&mut self) -> Val {
+        let c = self.binary(0);
+        if self.eat("?") {
+            let a = self.ternary();
+            self.eat(":");
+            let b = self.ternary();
+            return match c {
+                Some(0) => b,
+                Some(_) => a,
+                None => None,
+            };
+        }
+        c
+    }
+
+    fn binary(&mut self, min_prec: u8) -> Val {
+        let mut lhs = self.unary();
+        loop {
+            let Some(op) = self.peek() else { return lhs };
+            let prec = match op {
+                b"||" => 1,
+                b"&&" => 2,
+                b"|" => 3,
+                b"^" => 4,
+                b"&" => 5,
+                b"==" | b"!=" => 6,
+                b"<" | b">" | b"<=" | b">=" => 7,
+                b"<<" | b">>" => 8,
+                b"+" | b"-" => 9,
+                b"*" | b"/" | b"%" => 10,
+                _ => return lhs,
+            };
+            if prec <= min_prec {
+                return lhs;
+            }
+            let op = op.to_vec();
+            self.i += 1;
+            let rhs = self.binary(prec);
+            lhs = apply(&op, lhs, rhs);
+        }
+    }
+
+    fn unary(&mut self) -> Val {
+        let t = self.toks.get(self.i).copied()?;
+        let text = t.text(self.src);
+        self.i += 1;
+        match (t.kind, text) {
+            (TokKind::Punct, b"!") => self.unary().map(|v| (v == 0) as i64),
+            (TokKind::Punct, b"-") => self.unary().map(|v| v.wrapping_neg()),
+            (TokKind::Punct, b"+") => self.unary(),
+            (TokKind::Punct, b"~") => self.unary().map(|v| !v),
+            (TokKind::Punct, b"(") => {
+                let v = self.ternary();
+                self.eat(")");
+                v
+            }
+            (TokKind::Number, _) => parse_int(std::str::from_utf8(text).ok()?),
+            (TokKind::Char, _) => None,
+            (TokKind::Ident, b"defined") => {
+                let paren = self.eat("(");
+                let name = self.peek().map(<[u8]>::to_vec);
+                self.i += 1;
+                if paren {
+                    self.eat(")");
+                }
+                name.and_then(|n| self.ev.defined(&n))
+            }
+            (TokKind::Ident, _) => {
+                if self.peek() == Some(b"(") {
+                    let args = self.call_args();
+                    return self.builtin(text, &args);
+                }
+                self.ev.value(text)
+            }
+            _ => None,
+        }
+    }
+
+    /// Consumes `( ... )` and returns the first argument's identifier, if simple.
+    fn call_args(&mut self) -> Option<Vec<u8>> {
+        self.i += 1; // '('
+        let first = self.toks.get(self.i).map(|t| t.text(self.src).to_vec());
+        let mut depth = 1;
+        let mut count = 0;
+        while let Some(t) = self.toks.get(self.i) {
+            self.i += 1;
+            match t.text(self.src) {
+                b"(" => depth += 1,
+                b")" => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            count += 1;
+        }
+        if count == 1 { first } else { None }
+    }
+
+    fn builtin(&self, func: &[u8], arg: &Option<Vec<u8>>) -> Val {
+        let arg = arg.as_deref()?;
+        let state = self.ev.config_state(arg)?;
+        let (b, m) = (
+            state == Some(&ConfigValue::Builtin),
+            state == Some(&ConfigValue::Module),
+        );
+        match func {
+            b"IS_ENABLED" => Some((b || m) as i64),
+            b"IS_BUILTIN" => Some(b as i64),
+            b"IS_MODULE" => Some(m as i64),
+            // Reachable from a module only when the caller is a module too: unknown here.
+            b"IS_REACHABLE" => {
+                if m {
+                    None
+                } else {
+                    Some(b as i64)
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+fn apply(op: &[u8], a: Val, b: Val) -> Val {
+    match op {
+        b"&&" => match (a, b) {
+            (Some(0), _) | (_, Some(0)) => Some(0),
+            (Some(_), Some(_)) => Some(1),
+            _ => None,
+        },
+        b"||" => match (a, b) {
+            (Some(x), _) if x != 0 => Some(1),
+            (_, Some(y)) if y != 0 => Some(1),
+            (Some(_), Some(_)) => Some(0),
+            _ => None,
+        },
+        _ => {
+            let (a, b) = (a?, b?);
+            Some(match op {
+                b"|" => a | b,
+                b"^" => a ^ b,
+                b"&" => a & b,
+                b"==" => (a == b) as i64,
+                b"!=" => (a != b) as i64,
+                b"<" => (a < b) as i64,
+                b">" => (a > b) as i64,
+                b"<=" => (a <= b) as i64,
+                b">=" => (a >= b) as i64,
+                b"<<" => a.wrapping_shl(b as u32),
+                b">>" => a.wrapping_shr(b as u32),
+                b"+" => a.wrapping_add(b),
+                b"-" => a.wrapping_sub(b),
+                b"*" => a.wrapping_mul(b),
+                b"/" => a.checked_div(b)?,
+                b"%" => a.checked_rem(b)?,
+                _ => return None,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lex::Lexer;
+
+    fn eval(cfg: Option<&KConfig>, expr: &str) -> ConfigState {
+        let mut lx = Lexer::new(expr.as_bytes());
+        let mut toks = Vec::new();
+        loop {
+            let t = lx.next_tok();
+            if t.kind == TokKind::Eof {
+                break;
+            }
+            toks.push(t);
+        }
+        Evaluator { config: cfg }.eval(expr.as_bytes(), &toks)
+    }
+
+    #[test]
+    fn evaluates_config_expressions() {
+        let cfg = KConfig::parse(
+            b"CONFIG_SMP=y\nCONFIG_NET=m\n# CONFIG_X is not set\nCONFIG_NR_CPUS=64\nCONFIG_S=\"a\"\n",
+        );
+        let c = Some(&cfg);
+        use ConfigState::*;
+        for (expr, want) in [
+            ("CONFIG_SMP", Active),
+            ("defined(CONFIG_SMP)", Active),
+            ("defined CONFIG_X", Inactive),
+            ("!defined(CONFIG_X) && CONFIG_SMP", Active),
+            ("IS_ENABLED(CONFIG_NET)", Active),
+            ("IS_BUILTIN(CONFIG_NET)", Inactive),
+            ("IS_MODULE(CONFIG_NET)", Active),
+            ("defined(CONFIG_NET)", Inactive),
+            ("defined(CONFIG_NET_MODULE)", Active),
+            ("CONFIG_NR_CPUS > 32", Active),
+            ("CONFIG_NR_CPUS >= 128 || defined(CONFIG_X)", Inactive),
+            ("FOO_BAR", Unknown),
+            ("CONFIG_X && FOO_BAR", Inactive),
+            ("CONFIG_SMP || FOO_BAR", Active),
+            ("CONFIG_SMP && FOO_BAR", Unknown),
+            ("(CONFIG_SMP && (CONFIG_X || CONFIG_NR_CPUS == 64))", Active),
+            ("0", Inactive),
+            ("!defined(__ASSEMBLY__)", Active),
+        ] {
+            assert_eq!(eval(c, expr), want, "{expr}");
+        }
+    }
+
+    #[test]
+    fn without_config_everything_config_is_unknown() {
+        assert_eq!(eval(None, "CONFIG_SMP"), ConfigState::Unknown);
+        assert_eq!(eval(None, "IS_ENABLED(CONFIG_SMP)"), ConfigState::Unknown);
+        assert_eq!(eval(None, "1"), ConfigState::Active);
+    }
+}

@@ -1,0 +1,217 @@
+//! `Index::open`: cold build, reload, incremental refresh and corrupt caches, on real files.
+
+mod common;
+
+use std::path::Path;
+
+use codeindex::{Index, IndexOptions, NoProgress, RefQuery};
+use common::{write_into, write_tree};
+
+const TREE: &str = r#"
+//- kernel/a.c
+int alpha(void) { return 0; }
+//- kernel/b.c
+int beta(void) { return alpha(); }
+//- include/c.h
+#define GAMMA 3
+"#;
+
+fn open(tree: &Path, cache: &Path) -> (Index, codeindex::BuildStats) {
+    Index::open(tree, &IndexOptions::default(), cache, &NoProgress).expect("open")
+}
+
+fn callers(idx: &Index, name: &str) -> Vec<String> {
+    idx.find_references(&RefQuery {
+        name: name.into(),
+        path_prefix: None,
+        limit: 0,
+    })
+    .expect("refs")
+    .references
+    .into_iter()
+    .map(|r| format!("{}:{}", r.file, r.line))
+    .collect()
+}
+
+/// Bumps a file's mtime (and size) as an editor would.
+fn rewrite(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("write");
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    std::fs::File::options()
+        .append(true)
+        .open(path)
+        .and_then(|f| f.set_modified(later))
+        .expect("mtime");
+}
+
+#[test]
+fn reload_touch_add_remove() {
+    let tree = write_tree(TREE);
+    let cache = tempfile::tempdir().expect("cache");
+
+    let (idx, st) = open(tree.path(), cache.path());
+    assert!(!st.loaded_from_cache);
+    assert_eq!((st.files_total, st.files_indexed), (3, 3));
+    let cache_file = st.cache_file.clone().expect("persisted");
+    assert!(cache_file.starts_with(cache.path().join("index")));
+    assert_eq!(callers(&idx, "alpha"), ["kernel/b.c:1"]);
+    drop(idx);
+
+    // Reload: nothing re-indexed, same answers.
+    let (idx, st) = open(tree.path(), cache.path());
+    assert!(st.loaded_from_cache);
+    assert_eq!((st.files_indexed, st.files_reused), (0, 3));
+    assert_eq!(idx.lookup("GAMMA", None)[0].file, "include/c.h");
+    assert_eq!(callers(&idx, "alpha"), ["kernel/b.c:1"]);
+    drop(idx);
+
+    // Touch one file, add one, remove one.
+    rewrite(
+        &tree.path().join("kernel/b.c"),
+        "\n\nint beta(void) { return alpha() + alpha(); }\n",
+    );
+    write_into(
+        tree.path(),
+        "//- kernel/d.c\nint delta(void) { return alpha(); }\n",
+    );
+    std::fs::remove_file(tree.path().join("include/c.h")).expect("rm");
+    let (idx, st) = open(tree.path(), cache.path());
+    assert_eq!(
+        (st.files_indexed, st.files_reused, st.files_removed),
+        (2, 1, 1)
+    );
+    assert_eq!(idx.lookup("beta", None)[0].start_line, 3);
+    assert!(idx.lookup("GAMMA", None).is_empty());
+    assert!(!idx.has_file("include/c.h"));
+    assert_eq!(
+        idx.files().collect::<Vec<_>>(),
+        ["kernel/a.c", "kernel/b.c", "kernel/d.c"]
+    );
+    assert_eq!(
+        callers(&idx, "alpha"),
+        ["kernel/b.c:3", "kernel/b.c:3", "kernel/d.c:1"]
+    );
+    drop(idx);
+
+    // And the refreshed cache reloads as such.
+    let (idx, st) = open(tree.path(), cache.path());
+    assert_eq!((st.files_indexed, st.files_reused), (0, 3));
+    assert_eq!(idx.lookup("delta", None)[0].file, "kernel/d.c");
+}
+
+#[test]
+fn corrupt_or_truncated_cache_is_rebuilt() {
+    let tree = write_tree(TREE);
+    let cache = tempfile::tempdir().expect("cache");
+    let (_, st) = open(tree.path(), cache.path());
+    let file = st.cache_file.expect("persisted");
+    let good = std::fs::read(&file).expect("read");
+
+    // Flip a byte in the middle, truncate, and write garbage: each must rebuild, not panic.
+    let mut flipped = good.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x55;
+    let variants: Vec<Vec<u8>> = vec![
+        flipped,
+        good[..good.len() / 3].to_vec(),
+        b"garbage".to_vec(),
+        Vec::new(),
+    ];
+    for bad in variants {
+        std::fs::write(&file, &bad).expect("write");
+        let (idx, st) = open(tree.path(), cache.path());
+        assert!(!st.loaded_from_cache, "a damaged cache must not be used");
+        assert_eq!(st.files_indexed, 3);
+        assert_eq!(idx.lookup("alpha", None)[0].file, "kernel/a.c");
+    }
+    // The rebuild rewrote a good cache.
+    let (_, st) = open(tree.path(), cache.path());
+    assert!(st.loaded_from_cache);
+}
+
+#[test]
+fn cache_is_keyed_by_arch_and_config() {
+    let tree = write_tree(TREE);
+    let cache = tempfile::tempdir().expect("cache");
+    let (_, a) = open(tree.path(), cache.path());
+    let arm = IndexOptions {
+        arch: "arm64".into(),
+        config: None,
+    };
+    let (idx, b) = Index::open(tree.path(), &arm, cache.path(), &NoProgress).expect("open");
+    assert!(!b.loaded_from_cache);
+    assert_ne!(a.cache_file, b.cache_file);
+    assert_eq!(idx.arch(), "arm64");
+}
+
+#[test]
+fn names_and_side_records_survive_reload_and_refresh() {
+    // Reused files keep their name offsets into the copied name buffer while a rescanned file
+    // appends new ones; comments, conditions and fields live in side records that must be
+    // relocated too.
+    let tree = write_tree(
+        r#"
+//- include/asic_v1.h
+#define mmREG_A 0x10
+#define mmREG_B 0x11
+//- include/asic_v2.h
+#define mmREG_A 0x20
+#define mmREG_B 0x21
+//- include/s.h
+/* A thing. */
+struct thing { int a; };
+#ifdef CONFIG_X
+int only_x;
+#endif
+"#,
+    );
+    let cache = tempfile::tempdir().expect("cache");
+    let files = |idx: &Index, n: &str| -> Vec<String> {
+        let mut v: Vec<String> = idx.lookup(n, None).into_iter().map(|d| d.file).collect();
+        v.sort();
+        v
+    };
+    let check = |idx: &Index| {
+        let t = &idx.lookup("struct thing", None)[0];
+        assert_eq!(t.comment, Some((1, 1)));
+        assert_eq!(idx.fields_of(t)[0].name, "a");
+        assert_eq!(
+            idx.lookup("only_x", None)[0].condition.as_deref(),
+            Some("CONFIG_X")
+        );
+    };
+    let (idx, _) = open(tree.path(), cache.path());
+    assert_eq!(
+        files(&idx, "mmREG_A"),
+        ["include/asic_v1.h", "include/asic_v2.h"]
+    );
+    check(&idx);
+    drop(idx);
+    let (idx, st) = open(tree.path(), cache.path());
+    assert!(st.loaded_from_cache);
+    assert_eq!(
+        files(&idx, "mmREG_B"),
+        ["include/asic_v1.h", "include/asic_v2.h"]
+    );
+    check(&idx);
+    drop(idx);
+
+    rewrite(
+        &tree.path().join("include/asic_v1.h"),
+        "#define mmREG_A 0x10\n#define mmREG_C 0x12\n",
+    );
+    let (idx, st) = open(tree.path(), cache.path());
+    assert_eq!((st.files_indexed, st.files_reused), (1, 2));
+    assert_eq!(
+        files(&idx, "mmREG_A"),
+        ["include/asic_v1.h", "include/asic_v2.h"]
+    );
+    assert_eq!(files(&idx, "mmREG_B"), ["include/asic_v2.h"]);
+    assert_eq!(files(&idx, "mmREG_C"), ["include/asic_v1.h"]);
+    check(&idx);
+    drop(idx);
+    let (idx, _) = open(tree.path(), cache.path());
+    assert_eq!(files(&idx, "mmREG_C"), ["include/asic_v1.h"]);
+    assert_eq!(idx.similar_names("mmREG_", 5).len(), 3);
+    check(&idx);
+}
