@@ -7,12 +7,23 @@ kernel tree and dispatches calls by name. The same `ToolBox` serves the agent lo
 `agent`), the `racejudge tool` CLI and the MCP server, so a tool answers identically wherever it
 is called from.
 
+Build one with [`toolbox`] (or [`toolbox_with`] to pass a `.config` and a result budget);
+[`specs`] lists every tool without an index. Each tool lives in its own module under [`tool`];
+shared rules live in [`path_guard`] (paths never leave the tree), [`text`] (numbered lines,
+budgets) and [`schema`] (flat JSON schemas, lenient argument decoding). Struct layouts are
+computed from source by [`layout`].
+
 Architecture invariants:
 - Tools are read-only and never leave the kernel tree (see [`ToolError::PathEscape`]).
 - Tools do no network I/O and know nothing about LLM providers or wire formats.
 - A tool never panics on bad arguments: it returns [`ToolError::BadArguments`], which the agent
   loop hands back to the model as a tool error.
 */
+
+pub mod layout;
+pub mod path_guard;
+pub mod schema;
+pub mod text;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -113,4 +124,83 @@ impl ToolBox {
             }),
         }
     }
+}
+
+pub mod tool;
+
+pub use layout::ConfigValue;
+
+/// How a [`ToolBox`] is set up beyond its index.
+#[derive(Debug, Clone)]
+pub struct ToolOptions {
+    /// Parsed `.config` (see [`ToolOptions::with_config_file`]); `None` leaves CONFIG_ conditions unknown.
+    pub config: Option<std::collections::HashMap<String, ConfigValue>>,
+    /// Result text budget in bytes (default [`text::DEFAULT_BUDGET`]).
+    pub budget: usize,
+}
+
+impl Default for ToolOptions {
+    fn default() -> Self {
+        Self {
+            config: None,
+            budget: text::DEFAULT_BUDGET,
+        }
+    }
+}
+
+impl ToolOptions {
+    /// Reads a kernel `.config` so struct layouts can decide `#if CONFIG_*` members.
+    pub fn with_config_file(mut self, path: &std::path::Path) -> Result<Self, ToolError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ToolError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        self.config = Some(layout::parse_config(&text));
+        Ok(self)
+    }
+}
+
+/// Every tool over one index, with default options (no `.config`, default budget).
+pub fn toolbox(index: Arc<codeindex::Index>) -> ToolBox {
+    toolbox_with(index, ToolOptions::default())
+}
+
+/// Every tool over one index.
+pub fn toolbox_with(index: Arc<codeindex::Index>, options: ToolOptions) -> ToolBox {
+    let ctx = tool::Ctx {
+        index,
+        config: options.config.map(Arc::new),
+        budget: options.budget,
+    };
+    ToolBox::new()
+        .with(Arc::new(tool::dir_index::DirIndex(ctx.clone())))
+        .with(Arc::new(tool::read_file::ReadFile(ctx.clone())))
+        .with(Arc::new(tool::file_index::FileIndex(ctx.clone())))
+        .with(Arc::new(tool::definition_source::DefinitionSource(
+            ctx.clone(),
+        )))
+        .with(Arc::new(tool::definition_comment::DefinitionComment(
+            ctx.clone(),
+        )))
+        .with(Arc::new(tool::find_references::FindReferences(ctx.clone())))
+        .with(Arc::new(tool::struct_layout::StructLayout(ctx.clone())))
+        .with(Arc::new(tool::grepper::Grepper(ctx.clone())))
+        .with(Arc::new(tool::function_at_line::FunctionAtLine(ctx)))
+}
+
+/// Every tool's spec, without an index (for `racejudge tool --list` and provider declarations).
+pub fn specs() -> Vec<ToolSpec> {
+    let mut specs = vec![
+        tool::dir_index::spec(),
+        tool::read_file::spec(),
+        tool::file_index::spec(),
+        tool::definition_source::spec(),
+        tool::definition_comment::spec(),
+        tool::find_references::spec(),
+        tool::struct_layout::spec(),
+        tool::grepper::spec(),
+        tool::function_at_line::spec(),
+    ];
+    specs.sort_by_key(|s| s.name);
+    specs
 }

@@ -1,10 +1,205 @@
-//! `racejudge index` (in progress).
+//! `racejudge index`: builds or refreshes the code index of a kernel tree in the cache, with a
+//! progress bar on stderr, then prints counts and timings.
+//!
+//! Also home of [`KernelArgs`] and [`open`]: the `--kernel/--config/--arch` flags and the index
+//! opening every subcommand that reads the kernel shares (tool, bench, mcp).
 
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use codeindex::{BuildStats, Index, IndexOptions, Progress};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::exit::{self, ResultExt};
+
+/// Which kernel tree, architecture and configuration to index.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KernelArgs {
+    /// Kernel source tree (e.g. the path printed by scripts/fetch-kernel-source.sh).
+    #[arg(long, env = "RACEJUDGE_KERNEL")]
+    pub kernel: PathBuf,
+    /// Kernel .config deciding #if CONFIG_* (definitions and struct layouts); without it they are unknown.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Architecture whose arch/ code counts as built.
+    #[arg(long, default_value = "x86_64")]
+    pub arch: String,
+}
+
+impl KernelArgs {
+    pub fn options(&self) -> IndexOptions {
+        IndexOptions {
+            arch: self.arch.clone(),
+            config: self.config.clone(),
+        }
+    }
+
+    /// Tool options: the parsed `.config`, when given.
+    pub fn tool_options(&self) -> anyhow::Result<tools::ToolOptions> {
+        let options = tools::ToolOptions::default();
+        match &self.config {
+            None => Ok(options),
+            Some(path) => options
+                .with_config_file(path)
+                .with_context(|| format!("reading --config {}", path.display()))
+                .bad_input(),
+        }
+    }
+}
+
+/// Opens (building or refreshing as needed) the index in the cache directory.
+pub fn open(
+    args: &KernelArgs,
+    progress: &dyn Progress,
+) -> anyhow::Result<(Arc<Index>, BuildStats)> {
+    if !args.kernel.is_dir() {
+        return Err(exit::environment(format!(
+            "kernel tree {} does not exist or is not a directory (scripts/fetch-kernel-source.sh installs one)",
+            args.kernel.display()
+        )));
+    }
+    if let Some(config) = &args.config
+        && !config.is_file()
+    {
+        return Err(exit::bad_input(format!(
+            "--config {} is not a file",
+            config.display()
+        )));
+    }
+    let cache = crate::paths::cache_dir();
+    let (index, stats) = Index::open(&args.kernel, &args.options(), &cache, progress)
+        .with_context(|| format!("indexing {}", args.kernel.display()))
+        .environment()?;
+    Ok((Arc::new(index), stats))
+}
+
+/// The tool box over an opened index, with the `.config` applied.
+pub fn toolbox(args: &KernelArgs) -> anyhow::Result<tools::ToolBox> {
+    let options = args.tool_options()?;
+    let (index, _) = open(args, &codeindex::NoProgress)?;
+    Ok(tools::toolbox_with(index, options))
+}
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    Err(crate::exit::environment("racejudge index is not built yet"))
+/// An indicatif bar on stderr, hidden when stderr is not a terminal.
+pub struct Bar(ProgressBar);
+
+impl Bar {
+    pub fn new() -> Self {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        if !std::io::stderr().is_terminal() {
+            bar.set_draw_target(ProgressDrawTarget::hidden());
+        }
+        let style = ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {pos}/{len} files ({elapsed})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style.progress_chars("=> "));
+        Self(bar)
+    }
+
+    pub fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl Default for Bar {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Progress for Bar {
+    fn set_total(&self, n: u64) {
+        self.0.set_length(n);
+    }
+    fn inc(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn message(&self, m: &str) {
+        self.0.set_message(m.to_string());
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let bar = Bar::new();
+    let started = Instant::now();
+    let result = open(&args.kernel, &bar);
+    bar.finish();
+    let (index, stats) = result?;
+    let wall = started.elapsed();
+    let counts = index.counts();
+    if args.json {
+        let doc = serde_json::json!({
+            "kernel": index.root(),
+            "arch": index.arch(),
+            "config": args.kernel.config,
+            "stats": stats,
+            "counts": counts,
+            "wall_seconds": wall.as_secs_f64(),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("kernel tree   {}", index.root().display());
+    println!("arch          {}", index.arch());
+    println!(
+        "config        {}",
+        args.kernel
+            .config
+            .as_ref()
+            .map_or("(none: #if CONFIG_* unknown)".to_string(), |c| c
+                .display()
+                .to_string())
+    );
+    println!(
+        "files         {} total, {} indexed, {} reused, {} removed{}",
+        stats.files_total,
+        stats.files_indexed,
+        stats.files_reused,
+        stats.files_removed,
+        if stats.loaded_from_cache {
+            " (loaded from cache)"
+        } else {
+            ""
+        }
+    );
+    if let Some(cache) = &stats.cache_file {
+        println!("cache         {}", cache.display());
+    }
+    println!(
+        "definitions   {} functions, {} prototypes, {} structs, {} unions, {} fields, {} enums, {} enumerators, {} typedefs, {} globals, {} macros",
+        counts.functions,
+        counts.prototypes,
+        counts.structs,
+        counts.unions,
+        counts.fields,
+        counts.enums,
+        counts.enumerators,
+        counts.typedefs,
+        counts.global_variables,
+        counts.macros
+    );
+    println!(
+        "scanned       {:.1} MiB",
+        stats.bytes_scanned as f64 / (1024.0 * 1024.0)
+    );
+    println!(
+        "time          {:.2}s (index {:.2}s)",
+        wall.as_secs_f64(),
+        stats.elapsed.as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
 }
