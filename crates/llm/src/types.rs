@@ -68,7 +68,10 @@ pub struct Message {
 
 impl Message {
     pub fn user_text(text: impl Into<String>) -> Self {
-        Message { role: Role::User, parts: vec![Part::Text { text: text.into() }] }
+        Message {
+            role: Role::User,
+            parts: vec![Part::Text { text: text.into() }],
+        }
     }
 
     pub fn text(&self) -> String {

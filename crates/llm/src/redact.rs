@@ -1,0 +1,101 @@
+//! Scrubbing the API key out of everything we record or report.
+//!
+//! [`Redactor`] replaces every occurrence of the key in strings, JSON values (keys and values, at
+//! any depth) and [`LlmError`] messages with `[REDACTED]`. Headers are never recorded at all, so
+//! this is the second line of defence: it covers servers or proxies that echo the key back in an
+//! error body, and prompts that happen to contain it.
+
+use serde_json::Value;
+
+use crate::LlmError;
+
+pub(crate) const REDACTED: &str = "[REDACTED]";
+
+#[derive(Debug, Clone)]
+pub(crate) struct Redactor {
+    /// `None` (or empty) means nothing to hide; an empty needle must never be "replaced".
+    secret: Option<String>,
+}
+
+impl Redactor {
+    pub(crate) fn new(secret: Option<String>) -> Self {
+        Redactor {
+            secret: secret.filter(|s| !s.is_empty()),
+        }
+    }
+
+    pub(crate) fn text(&self, text: &str) -> String {
+        match &self.secret {
+            Some(s) if text.contains(s.as_str()) => text.replace(s.as_str(), REDACTED),
+            _ => text.to_string(),
+        }
+    }
+
+    pub(crate) fn value(&self, value: &Value) -> Value {
+        if self.secret.is_none() {
+            return value.clone();
+        }
+        match value {
+            Value::String(s) => Value::String(self.text(s)),
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.value(v)).collect()),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (self.text(k), self.value(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    pub(crate) fn error(&self, err: LlmError) -> LlmError {
+        match err {
+            LlmError::InputTooLong { model, message } => LlmError::InputTooLong {
+                model: self.text(&model),
+                message: self.text(&message),
+            },
+            LlmError::OutputTruncated { model } => LlmError::OutputTruncated {
+                model: self.text(&model),
+            },
+            LlmError::Provider { provider, message } => LlmError::Provider {
+                provider,
+                message: self.text(&message),
+            },
+            LlmError::Config(message) => LlmError::Config(self.text(&message)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn scrubs_keys_at_any_depth() {
+        let r = Redactor::new(Some("sk-123".into()));
+        let v = json!({"a": ["x sk-123 y", {"sk-123": 1}], "b": 2});
+        assert_eq!(
+            r.value(&v),
+            json!({"a": ["x [REDACTED] y", {"[REDACTED]": 1}], "b": 2})
+        );
+        assert_eq!(r.text("url?key=sk-123"), "url?key=[REDACTED]");
+    }
+
+    #[test]
+    fn empty_secret_changes_nothing() {
+        let r = Redactor::new(Some(String::new()));
+        assert_eq!(r.text("abc"), "abc");
+        let r = Redactor::new(None);
+        assert_eq!(r.value(&json!({"k": "v"})), json!({"k": "v"}));
+    }
+
+    #[test]
+    fn errors_are_scrubbed() {
+        let r = Redactor::new(Some("KEY".into()));
+        let e = r.error(LlmError::Provider {
+            provider: "p".into(),
+            message: "bad KEY".into(),
+        });
+        assert_eq!(e.to_string(), "p request failed: bad [REDACTED]");
+    }
+}
