@@ -1,1 +1,23 @@
-//! Crate `assess`: the assessment-kcsan flow (in progress).
+//! Crate `assess`: the `assessment-kcsan` flow and everything it needs.
+//!
+//! - [`flow`]: a small typed workflow engine ([`flow::Flow`], [`flow::Step`], [`flow::Key`]);
+//!   wiring errors surface when a flow is built, not halfway through a run.
+//! - [`cache`]: the content-addressed, reference-counted, crash-safe directory cache.
+//! - [`checkout`] and [`build`]: the `kernel-checkouter` and `kernel-builder` actions.
+//! - [`kcsan`]: the `assessment-kcsan` flow itself.
+//! - [`expert`]: the [`expert::Assessment`] every expert returns; [`static_expert`] is the
+//!   deterministic rule-based expert; [`llm_expert`] holds the LLM expert's instruction.
+//! - [`source`]: path-safe reading of the kernel tree for the static expert.
+//! - [`eval`]: metadata cutting and metrics for labelled reports.
+//!
+//! Spans are recorded through the workspace's one trajectory model, [`agent::Trajectory`].
+pub mod build;
+pub mod cache;
+pub mod checkout;
+pub mod eval;
+pub mod expert;
+pub mod flow;
+pub mod kcsan;
+pub mod llm_expert;
+pub mod source;
+pub mod static_expert;

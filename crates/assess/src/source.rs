@@ -1,0 +1,382 @@
+//! Read-only access to a kernel tree for the static expert.
+//!
+//! [`SourceTree`] resolves report paths inside the tree (never outside: `..` and symlinks leaving
+//! the root are refused; absolute paths from a reporter's machine are mapped to the longest
+//! tree-relative suffix that exists), caches file lines, and finds function definitions. It asks
+//! the `codeindex` index first when one is attached and falls back to a local scan of one file
+//! (definition header at column 0, then brace matching) so the expert still works on trees the
+//! index has not seen and on trees where the index returns nothing.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// A function's place in a file (1-based, inclusive lines).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FnSpan {
+    pub name: String,
+    pub file: String,
+    pub start: u32,
+    pub end: u32,
+}
+
+/// Why a path was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("path {0:?} is outside the kernel tree")]
+    Escape(String),
+    #[error("{0:?} is not in the kernel tree")]
+    Missing(String),
+}
+
+/// A kernel tree plus (optionally) its index.
+pub struct SourceTree {
+    root: PathBuf,
+    index: Option<Arc<codeindex::Index>>,
+    files: Mutex<HashMap<String, Option<Arc<Vec<String>>>>>,
+}
+
+impl SourceTree {
+    pub fn new(root: &Path, index: Option<Arc<codeindex::Index>>) -> std::io::Result<Self> {
+        Ok(SourceTree {
+            root: root.canonicalize()?,
+            index,
+            files: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The code index, when one was built (the LLM expert's tools need it).
+    pub fn index(&self) -> Option<&Arc<codeindex::Index>> {
+        self.index.as_ref()
+    }
+
+    /// Maps a report path to a tree-relative path that exists, refusing escapes.
+    pub fn resolve(&self, path: &str) -> Result<String, SourceError> {
+        let p = Path::new(path);
+        if p.components().any(|c| matches!(c, Component::ParentDir)) {
+            return Err(SourceError::Escape(path.into()));
+        }
+        let parts: Vec<&str> = p
+            .components()
+            .filter_map(|c| {
+                if let Component::Normal(s) = c {
+                    s.to_str()
+                } else {
+                    None
+                }
+            })
+            .collect();
+        // Reporters' absolute paths (/home/u/linux/fs/x.c): try successively shorter suffixes.
+        let last_start = if p.is_absolute() {
+            parts.len().saturating_sub(1)
+        } else {
+            1.min(parts.len())
+        };
+        for start in 0..last_start.max(1) {
+            let rel = parts[start..].join("/");
+            let full = self.root.join(&rel);
+            if let Ok(canon) = full.canonicalize() {
+                if !canon.starts_with(&self.root) {
+                    return Err(SourceError::Escape(path.into()));
+                }
+                if canon.is_file() {
+                    return Ok(rel);
+                }
+            }
+        }
+        Err(SourceError::Missing(path.into()))
+    }
+
+    /// `major.minor` from the top Makefile (`VERSION`, `PATCHLEVEL`), e.g. `6.12`.
+    pub fn version(&self) -> Option<String> {
+        let lines = self.lines("Makefile")?;
+        let get = |key: &str| {
+            lines.iter().take(10).find_map(|l| {
+                l.strip_prefix(key)
+                    .map(|v| v.trim_start_matches([' ', '=']).trim().to_string())
+            })
+        };
+        Some(format!("{}.{}", get("VERSION")?, get("PATCHLEVEL")?))
+    }
+
+    /// The lines of a tree-relative file (already resolved), cached.
+    pub fn lines(&self, rel: &str) -> Option<Arc<Vec<String>>> {
+        if let Ok(files) = self.files.lock()
+            && let Some(cached) = files.get(rel)
+        {
+            return cached.clone();
+        }
+        let loaded = self.resolve(rel).ok().and_then(|rel| {
+            let bytes = std::fs::read(self.root.join(&rel)).ok()?;
+            Some(Arc::new(
+                String::from_utf8_lossy(&bytes)
+                    .lines()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>(),
+            ))
+        });
+        if let Ok(mut files) = self.files.lock() {
+            files.insert(rel.to_string(), loaded.clone());
+        }
+        loaded
+    }
+
+    /// One line (1-based).
+    pub fn line(&self, rel: &str, line: u32) -> Option<String> {
+        let lines = self.lines(rel)?;
+        lines.get((line as usize).checked_sub(1)?).cloned()
+    }
+
+    /// Definitions of function `name`, best first: in `context_file` if it defines it, else anywhere.
+    pub fn function_defs(&self, name: &str, context_file: Option<&str>) -> Vec<FnSpan> {
+        let name = base_function_name(name);
+        if let Some(file) = context_file
+            && let Some(span) = self.scan_function(file, name)
+        {
+            return vec![span];
+        }
+        let Some(index) = &self.index else {
+            return Vec::new();
+        };
+        index
+            .lookup(name, context_file)
+            .into_iter()
+            .filter(|d| d.kind == codeindex::EntityKind::Function)
+            .map(|d| FnSpan {
+                name: d.name,
+                file: d.file,
+                start: d.start_line,
+                end: d.end_line,
+            })
+            .collect()
+    }
+
+    /// The function whose body contains `line`.
+    pub fn function_at_line(&self, file: &str, line: u32) -> Option<FnSpan> {
+        if let Some(index) = &self.index
+            && let Some(def) = index.definition_at_line(file, line)
+            && def.kind == codeindex::EntityKind::Function
+        {
+            return Some(FnSpan {
+                name: def.name,
+                file: def.file,
+                start: def.start_line,
+                end: def.end_line,
+            });
+        }
+        let lines = self.lines(file)?;
+        let idx = (line as usize).checked_sub(1)?;
+        for start in (0..=idx.min(lines.len().saturating_sub(1))).rev() {
+            let text = &lines[start];
+            if let Some(name) = header_name(text)
+                && let Some(end) = body_end(&lines, start)
+            {
+                if end >= idx {
+                    return Some(FnSpan {
+                        name,
+                        file: file.into(),
+                        start: start as u32 + 1,
+                        end: end as u32 + 1,
+                    });
+                }
+                // The nearest header above ends before our line: we are outside any function.
+                return None;
+            }
+        }
+        None
+    }
+
+    fn scan_function(&self, file: &str, name: &str) -> Option<FnSpan> {
+        let lines = self.lines(file)?;
+        for (i, text) in lines.iter().enumerate() {
+            if header_name(text).as_deref() == Some(name)
+                && let Some(end) = body_end(&lines, i)
+            {
+                return Some(FnSpan {
+                    name: name.into(),
+                    file: file.into(),
+                    start: i as u32 + 1,
+                    end: end as u32 + 1,
+                });
+            }
+        }
+        None
+    }
+}
+
+/// `foo.isra.0` / `foo.part.1` / `foo.constprop.0` / `foo.cold` → `foo`.
+pub fn base_function_name(name: &str) -> &str {
+    name.split('.').next().unwrap_or(name)
+}
+
+/// If `text` starts a function definition at column 0, the function's name.
+fn header_name(text: &str) -> Option<String> {
+    let first = text.chars().next()?;
+    if !(first.is_ascii_alphabetic() || first == '_') || text.trim_end().ends_with(';') {
+        return None;
+    }
+    let head = text.split("//").next().unwrap_or(text);
+    let paren = head.find('(')?;
+    let before = head[..paren].trim_end();
+    let name: String = before
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect::<String>()
+        .chars()
+        .rev()
+        .collect();
+    if name.is_empty() || is_keyword_like(&name) || before.contains('=') {
+        return None;
+    }
+    Some(name)
+}
+
+fn is_keyword_like(name: &str) -> bool {
+    matches!(
+        name,
+        "if" | "for"
+            | "while"
+            | "switch"
+            | "return"
+            | "sizeof"
+            | "typeof"
+            | "defined"
+            | "EXPORT_SYMBOL"
+            | "EXPORT_SYMBOL_GPL"
+            | "module_init"
+            | "module_exit"
+            | "__setup"
+            | "late_initcall"
+    ) || name
+        .chars()
+        .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
+}
+
+/// From a header line, the line of the body's closing brace; `None` for a prototype.
+fn body_end(lines: &[String], start: usize) -> Option<usize> {
+    let mut depth: i32 = 0;
+    let mut paren: i32 = 0;
+    let mut opened = false;
+    let mut in_comment = false;
+    for (i, line) in lines.iter().enumerate().skip(start) {
+        let bytes = line.as_bytes();
+        let mut j = 0;
+        let mut in_str: Option<u8> = None;
+        while j < bytes.len() {
+            let c = bytes[j];
+            if in_comment {
+                if c == b'*' && bytes.get(j + 1) == Some(&b'/') {
+                    in_comment = false;
+                    j += 1;
+                }
+            } else if let Some(q) = in_str {
+                if c == b'\\' {
+                    j += 1;
+                } else if c == q {
+                    in_str = None;
+                }
+            } else {
+                match c {
+                    b'/' if bytes.get(j + 1) == Some(&b'*') => in_comment = true,
+                    b'/' if bytes.get(j + 1) == Some(&b'/') => break,
+                    b'"' | b'\'' => in_str = Some(c),
+                    b'(' => paren += 1,
+                    b')' => paren -= 1,
+                    b';' if !opened && paren == 0 => return None,
+                    b'{' => {
+                        opened = true;
+                        depth += 1;
+                    }
+                    b'}' => {
+                        depth -= 1;
+                        if opened && depth == 0 {
+                            return Some(i);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            j += 1;
+        }
+        // A header that runs on for too long without a body is not a definition.
+        if !opened && i > start + 20 {
+            return None;
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree() -> (tempfile::TempDir, SourceTree) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("kernel")).unwrap();
+        std::fs::write(
+            dir.path().join("kernel/a.c"),
+            "static int helper(int x);\n\nstatic int helper(int x)\n{\n\tif (x) {\n\t\treturn 1; /* } */\n\t}\n\treturn 0;\n}\n\nint\nouter(void)\n{\n\treturn helper(2);\n}\n",
+        )
+        .unwrap();
+        let t = SourceTree::new(dir.path(), None).unwrap();
+        (dir, t)
+    }
+
+    #[test]
+    fn finds_definitions_not_prototypes() {
+        let (_d, t) = tree();
+        let defs = t.function_defs("helper.isra.0", Some("kernel/a.c"));
+        assert_eq!(
+            defs,
+            vec![FnSpan {
+                name: "helper".into(),
+                file: "kernel/a.c".into(),
+                start: 3,
+                end: 9
+            }]
+        );
+        assert_eq!(t.function_defs("outer", Some("kernel/a.c"))[0].start, 12);
+    }
+
+    #[test]
+    fn function_at_line_uses_brace_matching() {
+        let (_d, t) = tree();
+        assert_eq!(t.function_at_line("kernel/a.c", 6).unwrap().name, "helper");
+        assert_eq!(t.function_at_line("kernel/a.c", 14).unwrap().name, "outer");
+        assert!(t.function_at_line("kernel/a.c", 10).is_none());
+    }
+
+    #[test]
+    fn paths_never_escape_and_absolute_paths_map_to_suffixes() {
+        let (_d, t) = tree();
+        assert!(matches!(
+            t.resolve("../etc/passwd"),
+            Err(SourceError::Escape(_))
+        ));
+        assert_eq!(
+            t.resolve("/home/someone/linux/kernel/a.c").unwrap(),
+            "kernel/a.c"
+        );
+        assert!(matches!(
+            t.resolve("/etc/passwd"),
+            Err(SourceError::Missing(_))
+        ));
+        assert!(t.lines("../../etc/passwd").is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_out_of_the_tree_is_refused() {
+        let (d, t) = tree();
+        std::os::unix::fs::symlink("/etc", d.path().join("kernel/etc")).unwrap();
+        assert!(matches!(
+            t.resolve("kernel/etc/hostname"),
+            Err(SourceError::Escape(_))
+        ));
+    }
+}

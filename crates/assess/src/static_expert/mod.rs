@@ -1,0 +1,272 @@
+//! The static expert: a deterministic verdict from the report and the kernel source.
+//!
+//! [`StaticExpert`] locates both accesses in the tree ([`locate`]), gathers facts about them
+//! ([`facts`]), runs the rule table ([`rules`]) and writes a Markdown explanation that quotes the
+//! lines it used. It is a pure function of (report, tree, index): no network, clock or randomness.
+//! The code index (on by default in the CLI; it is the flow's `codesearch-prepare` step) finds
+//! the functions of unsymbolized frames, the declared type of the racing field (a pointer is never
+//! a statistic; sizes steer which expression an access of N bytes is), enumerators, and global
+//! variables for races on kernel-image addresses; without it the expert scans only named files.
+//! Its confidence is honest: it drops when an access could not be located or when the rules
+//! barely tip the balance.
+
+pub mod facts;
+pub mod locate;
+pub mod rules;
+pub mod text;
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::expert::{Assessment, Expert, ExpertError};
+use crate::source::SourceTree;
+use facts::{AccessFacts, RaceFacts};
+use locate::Method;
+use rules::{Direction, Fired};
+
+pub struct StaticExpert {
+    tree: Arc<SourceTree>,
+}
+
+impl StaticExpert {
+    pub fn new(tree: Arc<SourceTree>) -> Self {
+        StaticExpert { tree }
+    }
+}
+
+impl Expert for StaticExpert {
+    fn name(&self) -> String {
+        "static".into()
+    }
+
+    fn assess(&self, report: &report::Report) -> Result<Assessment, ExpertError> {
+        if report.accesses.is_empty() {
+            return Err(ExpertError::NoAccess);
+        }
+        let facts = facts::gather(&self.tree, report);
+        let fired = rules::evaluate(&facts);
+        let score = rules::score(&fired);
+        let benign = score >= 0.0;
+        let located = facts
+            .accesses
+            .iter()
+            .filter(|a| a.location.is_some())
+            .count();
+        let exact = facts
+            .accesses
+            .iter()
+            .filter(|a| matches!(a.location.as_ref().map(|l| &l.method), Some(Method::Exact)))
+            .count();
+        // Location quality caps how sure we can be: rules on lines we did not find are guesses.
+        let quality = match (located, facts.accesses.len()) {
+            (0, _) => 0.2,
+            (l, n) if l < n => 0.6,
+            _ if exact == facts.accesses.len() => 1.0,
+            _ => 0.8,
+        };
+        let margin = 1.0 / (1.0 + (-score.abs()).exp());
+        let confidence = 0.5 + (margin - 0.5) * quality;
+        let confident = confidence >= 0.75 && located > 0;
+        let explanation = explain(report, &facts, &fired, benign, score, confidence);
+        let evidence = json!({
+            "score": score,
+            "prior": rules::PRIOR,
+            "rules": fired,
+            "facts": facts,
+            "rule_table": rules::RULES.iter().map(|r| json!({
+                "name": r.name, "detects": r.detects, "direction": r.direction, "weight": r.weight
+            })).collect::<Vec<_>>(),
+        });
+        Ok(Assessment {
+            benign,
+            confident,
+            confidence,
+            explanation,
+            evidence,
+            expert: self.name(),
+            tokens: 0,
+        })
+    }
+}
+
+fn method_text(m: &Method) -> String {
+    match m {
+        Method::Exact => "report's file:line; the function there matches the frame".into(),
+        Method::LineAdjusted { reported } => {
+            format!("report said line {reported}; same function, nearest line touching the racing field")
+        }
+        Method::Drift { reported } => format!(
+            "report's line {reported} is outside the function in this tree (version drift); found the function by name and searched its body"
+        ),
+        Method::FromOffset => "no file:line in the report; function found by name, line estimated from offset/size and the racing field".into(),
+        Method::FunctionOnly => "function found by name; best matching line in its body".into(),
+    }
+}
+
+fn describe_access(out: &mut String, i: usize, a: &AccessFacts) {
+    let _ = write!(
+        out,
+        "- **Access {}** ({} of {} bytes",
+        i + 1,
+        a.operation,
+        a.size
+    );
+    if a.marked_in_report {
+        out.push_str(", marked");
+    }
+    out.push_str("): ");
+    match &a.location {
+        Some(l) => {
+            let _ = writeln!(out, "`{}` at `{}:{}`", l.frame, l.file, l.line);
+            let _ = writeln!(out, "  ```c\n  {}: {}\n  ```", l.line, l.text.trim());
+            let _ = writeln!(out, "  Located by: {}.", method_text(&l.method));
+            if let Some(f) = &l.function {
+                let _ = writeln!(
+                    out,
+                    "  Enclosing function `{}` spans `{}:{}-{}`.",
+                    f.name, f.file, f.start, f.end
+                );
+            }
+        }
+        None => out.push_str(
+            "could not be located in this tree (no usable frame, or the function is absent).\n",
+        ),
+    }
+}
+
+fn explain(
+    report: &report::Report,
+    f: &RaceFacts,
+    fired: &[Fired],
+    benign: bool,
+    score: f64,
+    confidence: f64,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## Race summary\n");
+    let _ = writeln!(out, "{}\n", report.full_title());
+    match &f.field {
+        Some(field) => {
+            let _ = writeln!(out, "The accesses race on `{field}`.\n");
+        }
+        None => {
+            out.push_str("The racing variable could not be identified from the source lines.\n\n")
+        }
+    }
+    for (i, a) in f.accesses.iter().enumerate() {
+        describe_access(&mut out, i, a);
+    }
+    if let Some(v) = &f.value {
+        let _ = writeln!(
+            out,
+            "\nValue changed `{:#x}` -> `{:#x}`: {} bit(s) differ, delta {}{}.",
+            v.old,
+            v.new,
+            v.bits_changed,
+            v.delta,
+            if v.pointer_like {
+                ", pointer-like values"
+            } else {
+                ""
+            }
+        );
+    }
+    if let Some(rel) = &f.kernel_release {
+        let _ = writeln!(
+            out,
+            "\nReported on kernel `{rel}`; lines are checked against the tree analysed."
+        );
+    }
+    let _ = writeln!(out, "\n## Synchronization context\n");
+    for (i, a) in f.accesses.iter().enumerate() {
+        let marking = a.marker.clone().unwrap_or_else(|| {
+            if a.marked_in_report {
+                "marked (per report)".into()
+            } else {
+                "plain".into()
+            }
+        });
+        let locks = if a.locks.is_empty() {
+            "no lock taken in the enclosing function before the access".to_string()
+        } else {
+            format!("holds {}", a.locks.join(", "))
+        };
+        let _ = writeln!(out, "- Access {}: {marking}; {locks}.", i + 1);
+    }
+    let _ = writeln!(
+        out,
+        "\n## Final classification: **{}**\n",
+        if benign { "BENIGN" } else { "HARMFUL" }
+    );
+    let _ = writeln!(
+        out,
+        "Score {score:+.2} (prior {:+.2}; positive = benign), confidence {:.0}%.\n",
+        rules::PRIOR,
+        confidence * 100.0
+    );
+    let _ = writeln!(out, "## Reasoning\n");
+    if fired.is_empty() {
+        out.push_str("No rule fired; the verdict is the prior (most KCSAN reports need only an annotation), so it is a weak guess.\n");
+    }
+    for r in fired {
+        let sign = if r.direction == Direction::Benign {
+            "+"
+        } else {
+            "-"
+        };
+        let _ = writeln!(
+            out,
+            "- `{}` ({sign}{:.1}, {:?}): {}",
+            r.rule, r.weight, r.direction, r.reason
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n## {}\n",
+        if benign {
+            "Recommended annotation"
+        } else {
+            "Recommended fix"
+        }
+    );
+    out.push_str(&recommendation(f, fired, benign));
+    out
+}
+
+fn recommendation(f: &RaceFacts, fired: &[Fired], benign: bool) -> String {
+    let field = f.field.clone().unwrap_or_else(|| "the racing field".into());
+    let has = |name: &str| fired.iter().any(|r| r.rule == name);
+    if benign {
+        if has("diagnostic-read") {
+            return format!(
+                "Wrap the diagnostic read of `{field}` in `data_race()`; it does not affect behaviour.\n"
+            );
+        }
+        if has("statistics-field") {
+            return format!(
+                "Mark the lockless accesses to `{field}` with `READ_ONCE()`/`WRITE_ONCE()` (or `data_race()` for a pure statistic) so the compiler cannot tear or fuse them.\n"
+            );
+        }
+        return format!(
+            "Pair the lockless accesses to `{field}` with `READ_ONCE()`/`WRITE_ONCE()` to document the race and prevent load/store tearing.\n"
+        );
+    }
+    if has("lossy-read-modify-write") {
+        return format!(
+            "Concurrent updates of `{field}` can be lost: make it atomic or update it under the lock that serialises its writers.\n"
+        );
+    }
+    if has("unlocked-writer-vs-locked-reader") {
+        return format!(
+            "Take the lock the reader holds when writing `{field}`, or publish it with `WRITE_ONCE()`/`smp_store_release()` and re-validate on the reader side.\n"
+        );
+    }
+    if has("pointer-dereferenced") || has("pointer-cleared-or-set") {
+        return format!(
+            "Read `{field}` once (`READ_ONCE()`/`rcu_dereference()`), check it, and make sure the object it points to outlives the reader (RCU or a reference).\n"
+        );
+    }
+    format!("Not a trivial fix: review the synchronisation of `{field}`.\n")
+}

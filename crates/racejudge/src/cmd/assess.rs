@@ -1,0 +1,285 @@
+//! `racejudge assess`: run the assessment-kcsan flow on one report and print the verdict.
+//!
+//! Progress per step goes to stderr (a spinner per step on a terminal, one plain line per step
+//! otherwise); the verdict and explanation (or one JSON document with `--json`) to stdout. Exit 0
+//! whatever the verdict. `--trajectory FILE` records the flow, its actions and any nested agent
+//! work as JSONL through [`agent::JsonlSink`] (transcript next to it), readable by
+//! `racejudge trajectory show`.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agent::{SinkError, Span, SpanKind, SpanSink};
+use anyhow::Context;
+use assess::expert::Expert;
+use assess::flow::{FailureKind, FlowRunError, StepError};
+use assess::kcsan::{ExpertFactory, FlowOptions, KernelSpec};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::exit::{self, ResultExt};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExpertKind {
+    Static,
+    Llm,
+}
+
+/// Options shared by `assess` and `eval`.
+#[derive(Debug, clap::Args)]
+pub struct ExpertArgs {
+    /// Which expert judges the race.
+    #[arg(long, value_enum, default_value = "static")]
+    pub expert: ExpertKind,
+    /// LLM provider (llm expert only).
+    #[arg(long, value_parser = ["gemini", "openai", "anthropic"], default_value = "gemini")]
+    pub provider: String,
+    /// LLM model name (llm expert only).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Skip the code index (built on first use, then cached); the static expert then scans only
+    /// the files the report names and cannot resolve declarations elsewhere.
+    #[arg(long)]
+    pub no_index: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The report file (a bare report, console log or email); `-` reads stdin.
+    pub report: String,
+    /// An unpacked kernel tree to analyse (skips the checkout).
+    #[arg(long, conflicts_with_all = ["repo", "commit"])]
+    pub kernel: Option<PathBuf>,
+    /// Kernel git repository (URL or local path) to check out from; needs --commit.
+    #[arg(long, requires = "commit")]
+    pub repo: Option<String>,
+    /// Commit (hash, branch or tag) to check out; needs --repo.
+    #[arg(long, requires = "repo")]
+    pub commit: Option<String>,
+    /// Kernel .config (used by --build and by the index's #if evaluation).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Target architecture.
+    #[arg(long, default_value = "x86_64")]
+    pub arch: String,
+    #[command(flatten)]
+    pub expert: ExpertArgs,
+    /// Build the kernel (make olddefconfig + vmlinux) before indexing.
+    #[arg(long)]
+    pub build: bool,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Record the run (flow, actions, agent/LLM/tool spans) as JSONL to this file; the
+    /// transcript goes next to it (`X.jsonl` -> `X.transcript.jsonl`).
+    #[arg(long)]
+    pub trajectory: Option<PathBuf>,
+}
+
+/// Shows each step of the flow on stderr: a spinner while it runs on a terminal, one plain line
+/// per start and finish otherwise (so CI logs still say where the time went).
+pub struct Progress {
+    tty: bool,
+    bars: Mutex<HashMap<u64, ProgressBar>>,
+}
+
+impl Progress {
+    pub fn new() -> Self {
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            bars: Mutex::default(),
+        }
+    }
+}
+
+impl SpanSink for Progress {
+    fn span(&self, span: &Span) -> Result<(), SinkError> {
+        if span.kind != SpanKind::Action {
+            return Ok(());
+        }
+        let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
+        match (span.finished, &span.error) {
+            (None, _) if self.tty => {
+                let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bar.set_message(span.name.clone());
+                bar.enable_steady_tick(Duration::from_millis(100));
+                bars.insert(span.seq, bar);
+            }
+            (None, _) => eprintln!("[{}] {} ...", span.seq, span.name),
+            (Some(_), error) => {
+                let ms = span.duration_ms().unwrap_or(0);
+                let line = match error {
+                    None => format!("{} done ({ms} ms)", span.name),
+                    Some(err) => format!("{} failed: {err}", span.name),
+                };
+                match bars.remove(&span.seq) {
+                    Some(bar) => bar.finish_with_message(line),
+                    None => eprintln!("[{}] {line}", span.seq),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Builds the expert factory; for the LLM expert this connects to the provider first (no network
+/// traffic yet), so a missing API key is an environment error before any work starts.
+pub fn expert_factory(args: &ExpertArgs) -> anyhow::Result<ExpertFactory> {
+    match args.expert {
+        ExpertKind::Static => Ok(Arc::new(|tree, _| {
+            Ok(Box::new(assess::static_expert::StaticExpert::new(tree)) as Box<dyn Expert>)
+        })),
+        ExpertKind::Llm => {
+            let provider = match args.provider.as_str() {
+                "openai" => llm::Provider::OpenAi,
+                "anthropic" => llm::Provider::Anthropic,
+                _ => llm::Provider::Gemini,
+            };
+            let config =
+                llm::ProviderConfig::from_env(provider, args.model.as_deref()).environment()?;
+            let model = llm::connect(config).environment()?;
+            Ok(Arc::new(move |tree, context| {
+                let index = tree.index().cloned().ok_or_else(|| {
+                    StepError::environment(
+                        "the llm expert needs the code index, which could not be built",
+                    )
+                })?;
+                Ok(Box::new(assess::llm_expert::LlmExpert {
+                    model: model.clone(),
+                    tools: tools::toolbox(index),
+                    context,
+                }) as Box<dyn Expert>)
+            }))
+        }
+    }
+}
+
+/// Maps a flow failure to the CLI's exit classification.
+pub fn flow_error(err: FlowRunError) -> anyhow::Error {
+    let message = err.to_string();
+    match err.kind() {
+        FailureKind::BadInput => exit::bad_input(message),
+        FailureKind::Environment => exit::environment(message),
+        FailureKind::Internal => anyhow::anyhow!(message),
+    }
+}
+
+/// Reads a report file (or stdin) and parses its first report. No report is bad input.
+pub fn read_report(path: &str) -> anyhow::Result<(String, report::Report)> {
+    let text = if path == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading stdin")
+            .bad_input()?;
+        s
+    } else {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("reading report {path}"))
+            .bad_input()?;
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    let parsed = report::parse(&text);
+    let Some(first) = parsed.reports.into_iter().next() else {
+        return Err(exit::bad_input(format!("{path}: no KCSAN report found")));
+    };
+    if first.accesses.is_empty() {
+        return Err(exit::bad_input(format!(
+            "{path}: the KCSAN report has no access to analyse"
+        )));
+    }
+    Ok((text, first))
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (_, report) = read_report(&args.report)?;
+    let kernel = match (&args.kernel, &args.repo, &args.commit) {
+        (Some(dir), _, _) => KernelSpec::Dir(dir.clone()),
+        (None, Some(url), Some(commit)) => KernelSpec::Repo {
+            url: url.clone(),
+            commit: commit.clone(),
+        },
+        _ => {
+            return Err(exit::bad_input(
+                "no kernel: pass --kernel DIR or --repo URL --commit SHA",
+            ));
+        }
+    };
+    if let Some(config) = &args.config
+        && !config.is_file()
+    {
+        return Err(exit::bad_input(format!(
+            "kernel config {} not found",
+            config.display()
+        )));
+    }
+    let opts = FlowOptions {
+        cache: assess::cache::Cache::new(crate::paths::cache_dir()),
+        build: args.build,
+        jobs: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        // The LLM expert's tools read the code index.
+        use_index: !args.expert.no_index || args.expert.expert == ExpertKind::Llm,
+        expert: expert_factory(&args.expert)?,
+    };
+    let flow =
+        assess::kcsan::assessment_flow(&opts).context("building the assessment-kcsan flow")?;
+    let mut sinks: Vec<Arc<dyn SpanSink>> = vec![Arc::new(Progress::new())];
+    if let Some(path) = &args.trajectory {
+        let file = agent::JsonlSink::create(path)
+            .with_context(|| format!("cannot write trajectory {}", path.display()))
+            .bad_input()?;
+        sinks.push(Arc::new(file));
+    }
+    let trajectory = agent::Trajectory::new(sinks);
+    let result = assess::kcsan::assess(
+        &flow,
+        report.clone(),
+        kernel,
+        args.config.clone(),
+        args.arch.clone(),
+        &trajectory,
+    );
+    let assessment = result.map_err(flow_error)?;
+    if args.json {
+        let doc = serde_json::json!({
+            "report": { "title": report.full_title() },
+            "assessment": assessment,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        let verdict = if assessment.benign {
+            "BENIGN"
+        } else {
+            "HARMFUL"
+        };
+        let bold = std::io::stdout().is_terminal();
+        let (b, e) = if bold {
+            ("\x1b[1m", "\x1b[0m")
+        } else {
+            ("", "")
+        };
+        println!(
+            "{b}Verdict: {verdict}{e} (confident: {}, confidence {:.0}%, expert {})\n",
+            if assessment.confident { "yes" } else { "no" },
+            assessment.confidence * 100.0,
+            assessment.expert
+        );
+        print!("{}", assessment.explanation);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,199 @@
+//! `racejudge eval`: run an expert over a directory of labelled reports and print the metrics.
+//!
+//! Each file's metadata (from the `LABEL:` line on) is cut off by `assess::eval::split_labelled`
+//! before the text is parsed, so no label reaches the expert. The flow is built once and run per
+//! report with the same kernel tree.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use assess::eval::{Label, Metrics, Outcome, split_labelled};
+use assess::kcsan::{FlowOptions, KernelSpec};
+
+use super::assess::{ExpertArgs, ExpertKind, expert_factory};
+use crate::exit::{self, ResultExt};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Directory of labelled reports (`*.txt`, metadata from a `LABEL:` line on).
+    pub dir: PathBuf,
+    /// The kernel tree to analyse every report against (default: the linux-source-6.12 tree that
+    /// scripts/fetch-kernel-source.sh unpacks into the cache).
+    #[arg(long)]
+    pub kernel: Option<PathBuf>,
+    #[command(flatten)]
+    pub expert: ExpertArgs,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&args.dir)
+        .with_context(|| format!("reading {}", args.dir.display()))
+        .bad_input()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(exit::bad_input(format!(
+            "{}: no labelled *.txt reports",
+            args.dir.display()
+        )));
+    }
+    let kernel = args
+        .kernel
+        .clone()
+        .unwrap_or_else(|| crate::paths::cache_dir().join("kernels/linux-source-6.12"));
+    if !kernel.join("Makefile").is_file() {
+        return Err(exit::environment(format!(
+            "kernel tree {} not found (no Makefile there)",
+            kernel.display()
+        )));
+    }
+    let opts = FlowOptions {
+        cache: assess::cache::Cache::new(crate::paths::cache_dir()),
+        build: false,
+        jobs: 1,
+        use_index: !args.expert.no_index || args.expert.expert == ExpertKind::Llm,
+        expert: expert_factory(&args.expert)?,
+    };
+    let flow =
+        assess::kcsan::assessment_flow(&opts).context("building the assessment-kcsan flow")?;
+    let mut outcomes = Vec::new();
+    for path in &files {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let (report_text, label) = split_labelled(&String::from_utf8_lossy(&text));
+        let Some(label) = label else {
+            eprintln!("skipping {name}: no LABEL: line");
+            continue;
+        };
+        let started = Instant::now();
+        let parsed = report::parse(&report_text);
+        let result = match parsed.reports.into_iter().next() {
+            None => Err("no KCSAN report found".to_string()),
+            Some(r) => assess::kcsan::assess(
+                &flow,
+                r,
+                KernelSpec::Dir(kernel.clone()),
+                None,
+                "x86_64".into(),
+                &agent::Trajectory::default(),
+            )
+            .map_err(|e| e.to_string()),
+        };
+        let millis = started.elapsed().as_millis() as u64;
+        let outcome = match result {
+            Ok(a) => Outcome {
+                file: name,
+                label,
+                predicted: Some(if a.benign {
+                    Label::Benign
+                } else {
+                    Label::Harmful
+                }),
+                confident: a.confident,
+                confidence: a.confidence,
+                tokens: a.tokens,
+                millis,
+                error: None,
+                rules: a.evidence["rules"]
+                    .as_array()
+                    .map(|rs| {
+                        rs.iter()
+                            .filter_map(|r| r["rule"].as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            },
+            Err(e) => Outcome {
+                file: name,
+                label,
+                predicted: None,
+                confident: false,
+                confidence: 0.0,
+                tokens: 0,
+                millis,
+                error: Some(e),
+                rules: vec![],
+            },
+        };
+        if !args.json {
+            eprintln!(
+                "{} {}",
+                if outcome.predicted == Some(outcome.label) {
+                    "ok  "
+                } else {
+                    "MISS"
+                },
+                outcome.file
+            );
+        }
+        outcomes.push(outcome);
+    }
+    let metrics = Metrics::compute(&outcomes);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "metrics": metrics, "reports": outcomes })
+            )?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let c = metrics.confusion;
+    println!("reports: {}  errors: {}", metrics.total, metrics.errors);
+    println!("accuracy: {:.1}%", metrics.accuracy * 100.0);
+    println!(
+        "benign:  precision {:.1}%  recall {:.1}%",
+        metrics.benign_precision * 100.0,
+        metrics.benign_recall * 100.0
+    );
+    println!(
+        "harmful: precision {:.1}%  recall {:.1}%",
+        metrics.harmful_precision * 100.0,
+        metrics.harmful_recall * 100.0
+    );
+    println!("confusion (rows truth, cols predicted):");
+    println!("                 benign  harmful");
+    println!("  benign        {:>7}  {:>7}", c[0][0], c[0][1]);
+    println!("  harmful       {:>7}  {:>7}", c[1][0], c[1][1]);
+    println!(
+        "confident: {} ({} correct)",
+        metrics.confident, metrics.confident_correct
+    );
+    println!(
+        "tokens/report: {:.0}  time/report: {:.0} ms",
+        metrics.tokens_per_report, metrics.millis_per_report
+    );
+    println!("\nper report:");
+    for o in &outcomes {
+        let p = match o.predicted {
+            Some(Label::Benign) => "benign",
+            Some(Label::Harmful) => "harmful",
+            None => "ERROR",
+        };
+        let mark = if o.predicted == Some(o.label) {
+            " "
+        } else {
+            "✗"
+        };
+        println!(
+            "{mark} {:<72} truth {:<7} predicted {:<7} conf {:.2} {}",
+            o.file,
+            format!("{:?}", o.label).to_lowercase(),
+            p,
+            o.confidence,
+            o.error.clone().unwrap_or_else(|| o.rules.join(","))
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,504 @@
+//! `racejudge assess`: end to end on real reports against the real 6.12 tree (skipped with a
+//! message when it is absent), checkout from a local git repo, and exit codes for bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::util::{racejudge, shared_dir};
+
+/// The unpacked linux-source-6.12 tree, located the way scripts/fetch-kernel-source.sh does.
+pub fn kernel_tree() -> Option<PathBuf> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let root = env("RACEJUDGE_CACHE_DIR").map(PathBuf::from).or_else(|| {
+        env("XDG_CACHE_HOME")
+            .map(|x| PathBuf::from(x).join("racejudge"))
+            .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".cache/racejudge")))
+    })?;
+    let tree = root.join("kernels/linux-source-6.12");
+    if tree.join("Makefile").is_file() && tree.join("kernel").is_dir() {
+        Some(tree)
+    } else {
+        eprintln!(
+            "SKIP: no linux-source-6.12 tree at {} (run scripts/fetch-kernel-source.sh)",
+            tree.display()
+        );
+        None
+    }
+}
+
+/// The cache the kernel tree lives in: its `index/` is warm across tests and runs, so tests that
+/// assess against the full tree do not each rebuild the code index.
+fn tree_cache(kernel: &Path) -> PathBuf {
+    kernel
+        .ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| kernel.to_path_buf())
+}
+
+fn examples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/reports")
+}
+
+fn assess_json(report: &Path, kernel: &Path, cache: &Path) -> serde_json::Value {
+    let out = racejudge()
+        .env("RACEJUDGE_CACHE_DIR", cache)
+        .arg("assess")
+        .arg(report)
+        .arg("--kernel")
+        .arg(kernel)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        report.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn static_expert_on_example_reports_cites_the_tree() {
+    let Some(kernel) = kernel_tree() else { return };
+    let cache = tree_cache(&kernel);
+    let mut seen = 0;
+    for entry in std::fs::read_dir(examples()).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|x| x != "txt") {
+            continue;
+        }
+        seen += 1;
+        let doc = assess_json(&path, &kernel, &cache);
+        let a = &doc["assessment"];
+        assert!(a["Benign"].is_boolean());
+        let confidence = a["Confidence"].as_f64().unwrap();
+        assert!((0.5..=1.0).contains(&confidence), "{confidence}");
+        let explanation = a["Explanation"].as_str().unwrap();
+        assert!(explanation.contains("## Race summary"), "{explanation}");
+        assert!(explanation.contains("## Final classification"));
+        // Every located access is quoted from the tree: the quoted line must really be there.
+        for access in a["Evidence"]["facts"]["accesses"].as_array().unwrap() {
+            let loc = &access["location"];
+            if loc.is_null() {
+                continue;
+            }
+            let file = kernel.join(loc["file"].as_str().unwrap());
+            let text = std::fs::read_to_string(&file).unwrap();
+            let line = text
+                .lines()
+                .nth(loc["line"].as_u64().unwrap() as usize - 1)
+                .unwrap();
+            assert_eq!(line, loc["text"].as_str().unwrap());
+            assert!(
+                explanation.contains(line.trim()),
+                "explanation must cite {line}"
+            );
+        }
+    }
+    assert!(seen >= 2, "examples/reports must hold reports");
+}
+
+#[test]
+fn smc_fallback_race_is_located_in_both_functions() {
+    let Some(kernel) = kernel_tree() else { return };
+    let doc = assess_json(
+        &examples().join("smc_switch_to_fallback-sock_poll.txt"),
+        &kernel,
+        &tree_cache(&kernel),
+    );
+    let accesses = doc["assessment"]["Evidence"]["facts"]["accesses"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let files: Vec<&str> = accesses
+        .iter()
+        .filter_map(|a| a["location"]["file"].as_str())
+        .collect();
+    assert_eq!(files, vec!["net/smc/af_smc.c", "net/socket.c"]);
+    let frames: Vec<&str> = accesses
+        .iter()
+        .filter_map(|a| a["location"]["frame"].as_str())
+        .collect();
+    assert_eq!(frames, vec!["smc_switch_to_fallback", "sock_poll"]);
+}
+
+#[test]
+fn progress_goes_to_stderr_and_verdict_to_stdout() {
+    let Some(kernel) = kernel_tree() else { return };
+    let cache = tempfile::tempdir().unwrap();
+    let out = racejudge()
+        .env("RACEJUDGE_CACHE_DIR", tree_cache(&kernel))
+        .arg("assess")
+        .arg(examples().join("__filemap_add_folio-sync_bdevs.txt"))
+        .arg("--kernel")
+        .arg(&kernel)
+        .arg("--trajectory")
+        .arg(cache.path().join("t.jsonl"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for step in [
+        "kernel-checkouter",
+        "codesearch-prepare",
+        "expert",
+        "format-explanation",
+    ] {
+        assert!(
+            stderr.contains(step),
+            "missing progress for {step}: {stderr}"
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("Verdict: "), "{stdout}");
+    let text = std::fs::read_to_string(cache.path().join("t.jsonl")).unwrap();
+    let spans: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = spans
+        .iter()
+        .filter(|s| s["Type"] == "action" && s["Finished"].is_string())
+        .filter_map(|s| s["Name"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            "kernel-checkouter",
+            "codesearch-prepare",
+            "expert",
+            "format-explanation"
+        ]
+    );
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn checkout_by_repo_and_commit_then_assess() {
+    // A tiny "kernel" with the two functions of a report, committed to a local repo.
+    let repo = tempfile::tempdir().unwrap();
+    git(repo.path(), &["init", "--quiet", "-b", "main"]);
+    std::fs::write(repo.path().join("Makefile"), "all:\n").unwrap();
+    std::fs::create_dir_all(repo.path().join("kernel")).unwrap();
+    std::fs::write(
+        repo.path().join("kernel/stats.c"),
+        "struct s { unsigned long hits; };\n\nvoid bump(struct s *p)\n{\n\tp->hits++;\n}\n\nunsigned long peek(struct s *p)\n{\n\treturn p->hits;\n}\n",
+    )
+    .unwrap();
+    git(repo.path(), &["add", "."]);
+    git(repo.path(), &["commit", "--quiet", "-m", "stats"]);
+    let report = "BUG: KCSAN: data-race in bump / peek\n\n\
+write to 0xffff888100000000 of 8 bytes by task 1 on cpu 0:\n bump+0x10/0x20 kernel/stats.c:5\n\n\
+read to 0xffff888100000000 of 8 bytes by task 2 on cpu 1:\n peek+0x8/0x10 kernel/stats.c:10\n\n\
+value changed: 0x0000000000000001 -> 0x0000000000000002\n";
+    let report_path = repo.path().join("../report-for-checkout.txt");
+    std::fs::write(&report_path, report).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let out = racejudge()
+        .env("RACEJUDGE_CACHE_DIR", cache.path())
+        .arg("assess")
+        .arg(&report_path)
+        .args([
+            "--repo",
+            repo.path().to_str().unwrap(),
+            "--commit",
+            "main",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&report_path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let facts = &doc["assessment"]["Evidence"]["facts"];
+    assert_eq!(facts["field"], "hits");
+    assert_eq!(facts["accesses"][0]["location"]["text"], "\tp->hits++;");
+    let rules: Vec<&str> = doc["assessment"]["Evidence"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["rule"].as_str())
+        .collect();
+    assert!(rules.contains(&"statistics-field"), "{rules:?}");
+    assert!(
+        cache.path().join("checkouts").is_dir(),
+        "the checkout lives in the cache"
+    );
+}
+
+#[test]
+fn missing_kernel_tree_exits_3() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = racejudge()
+        .env("RACEJUDGE_CACHE_DIR", cache.path())
+        .arg("assess")
+        .arg(examples().join("smc_switch_to_fallback-sock_poll.txt"))
+        .args(["--kernel", "/nonexistent/linux"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/linux"));
+}
+
+#[test]
+fn git_failure_exits_3() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = racejudge()
+        .env("RACEJUDGE_CACHE_DIR", cache.path())
+        .arg("assess")
+        .arg(examples().join("smc_switch_to_fallback-sock_poll.txt"))
+        .args(["--repo", "/nonexistent/repo.git", "--commit", "main"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn text_without_report_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("not-a-report.txt");
+    std::fs::write(&path, "hello, no race here\n").unwrap();
+    let out = racejudge()
+        .arg("assess")
+        .arg(&path)
+        .args(["--kernel", "/tmp"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no KCSAN report"));
+}
+
+#[test]
+fn no_kernel_source_given_exits_2() {
+    let out = racejudge()
+        .arg("assess")
+        .arg(examples().join("smc_switch_to_fallback-sock_poll.txt"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--kernel"));
+}
+
+#[test]
+fn eval_dev_reports_through_assess_never_see_labels() {
+    // The eval path cuts metadata before parsing; here we check the cut text through `assess`
+    // on stdin: a label-bearing file's verdict must equal the verdict on the cut text alone.
+    let (Some(kernel), Some(shared)) = (kernel_tree(), shared_dir()) else {
+        eprintln!("SKIP: needs the kernel tree and ../shared/eval/dev");
+        return;
+    };
+    let file = shared.join("eval/dev/057-harmful-update_defense_level-update_defense_level.txt");
+    let full = std::fs::read_to_string(&file).unwrap();
+    let (cut, label) = assess::eval::split_labelled(&full);
+    assert!(label.is_some() && !cut.contains("LABEL:") && !cut.contains("JUSTIFICATION"));
+    let cache = tree_cache(&kernel);
+    let run = |text: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.txt");
+        std::fs::write(&p, text).unwrap();
+        assess_json(&p, &kernel, &cache)["assessment"].clone()
+    };
+    let a = run(&cut);
+    assert!(
+        !a["Explanation"]
+            .as_str()
+            .unwrap()
+            .contains("ipvs: move old_secure_tcp")
+    );
+    assert!(
+        !serde_json::to_string(&a["Evidence"])
+            .unwrap()
+            .contains("JUSTIFICATION")
+    );
+}
+
+#[test]
+fn llm_expert_without_api_key_exits_3_naming_the_variable() {
+    let out = racejudge()
+        .env_remove("ANTHROPIC_API_KEY")
+        .arg("assess")
+        .arg(examples().join("smc_switch_to_fallback-sock_poll.txt"))
+        .args([
+            "--kernel",
+            "/tmp",
+            "--expert",
+            "llm",
+            "--provider",
+            "anthropic",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ANTHROPIC_API_KEY"));
+}
+
+#[test]
+fn llm_expert_trajectory_is_one_tree_from_flow_to_tool_calls() {
+    use fakellm::{FakeServer, openai};
+    // A tiny kernel tree; the index over it is built into the temporary cache.
+    let tree = tempfile::tempdir().unwrap();
+    std::fs::write(tree.path().join("Makefile"), "all:\n").unwrap();
+    std::fs::create_dir_all(tree.path().join("kernel")).unwrap();
+    std::fs::write(
+        tree.path().join("kernel/stats.c"),
+        "struct s { unsigned long hits; };\n\nvoid bump(struct s *p)\n{\n\tp->hits++;\n}\n\nunsigned long peek(struct s *p)\n{\n\treturn p->hits;\n}\n",
+    )
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let report = work.path().join("r.txt");
+    std::fs::write(
+        &report,
+        "BUG: KCSAN: data-race in bump / peek\n\n\
+write to 0xffff888100000000 of 8 bytes by task 1 on cpu 0:\n bump+0x10/0x20 kernel/stats.c:5\n\n\
+read to 0xffff888100000000 of 8 bytes by task 2 on cpu 1:\n peek+0x8/0x10 kernel/stats.c:10\n",
+    )
+    .unwrap();
+    // The server runs on its own runtime while the binary talks to it over 127.0.0.1.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt.block_on(FakeServer::start(vec![
+        openai::calls_reply(
+            None,
+            vec![openai::tool_call(
+                "call_1",
+                "codesearch-definition-source",
+                r#"{"Name":"bump"}"#,
+            )],
+        ),
+        openai::calls_reply(
+            None,
+            vec![openai::tool_call(
+                "call_2",
+                "set-results",
+                r#"{"Benign":true,"Confident":true}"#,
+            )],
+        ),
+        openai::text_reply(
+            "## Race summary\n`hits` is a statistic.\n\n## Final classification: **BENIGN**\n",
+        ),
+    ]));
+    let traj = work.path().join("run.jsonl");
+    let out = racejudge()
+        .env("RACEJUDGE_CACHE_DIR", work.path().join("cache"))
+        .env("OPENAI_API_KEY", "test-key")
+        .env("OPENAI_BASE_URL", server.base_url(llm::Provider::OpenAi))
+        .arg("assess")
+        .arg(&report)
+        .arg("--kernel")
+        .arg(tree.path())
+        .args([
+            "--expert",
+            "llm",
+            "--provider",
+            "openai",
+            "--model",
+            "gpt-test",
+        ])
+        .arg("--trajectory")
+        .arg(&traj)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Verdict: BENIGN"));
+    assert_eq!(server.unused(), 0);
+
+    // Finished events of every span, keyed by seq, in one JSONL file.
+    let text = std::fs::read_to_string(&traj).unwrap();
+    let mut spans = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v.get("Finished").is_some() {
+            spans.insert(v["Seq"].as_u64().unwrap(), v);
+        }
+    }
+    let find = |ty: &str, name: &str| {
+        spans
+            .values()
+            .find(|s| s["Type"] == ty && (name.is_empty() || s["Name"] == name))
+            .unwrap_or_else(|| panic!("no {ty} span {name}: {text}"))
+    };
+    assert_eq!(find("flow", "assessment-kcsan")["Nesting"], 0);
+    let expert = find("action", "expert");
+    assert_eq!(expert["Nesting"], 1);
+    let agent = find("agent", "");
+    assert_eq!(
+        agent["Nesting"], 2,
+        "the agent nests under the expert action"
+    );
+    assert!(agent["Seq"].as_u64() > expert["Seq"].as_u64());
+    assert_eq!(find("llm", "")["Nesting"], 3);
+    assert_eq!(find("tool", "codesearch-definition-source")["Nesting"], 3);
+    assert!(
+        agent::transcript_path(&traj).is_file(),
+        "the transcript sits next to the trajectory"
+    );
+
+    // `trajectory show` renders the whole tree from that one file.
+    let shown = racejudge()
+        .args(["trajectory", "show", "--json"])
+        .arg(&traj)
+        .output()
+        .unwrap();
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let rendered = serde_json::to_string(&doc["spans"]).unwrap();
+    for needle in ["assessment-kcsan", "expert", "codesearch-definition-source"] {
+        assert!(
+            rendered.contains(needle),
+            "{needle} missing from {rendered}"
+        );
+    }
+}
