@@ -102,7 +102,7 @@ mod tests {
 
     #[test]
     fn tags_survive_added_context_and_are_hidden_from_the_message() {
-        let err: anyhow::Result<()> = Err(std::io::Error::other("no KCSAN report found"));
+        let err: Result<(), std::io::Error> = Err(std::io::Error::other("no KCSAN report found"));
         let err = err.bad_input().unwrap_err().context("reading report.txt");
         assert_eq!(classify(&err), Failure::BadInput);
         assert_eq!(one_line(&err), "reading report.txt: no KCSAN report found");

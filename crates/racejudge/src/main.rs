@@ -31,6 +31,14 @@ enum Command {
     Tool(cmd::tool::Args),
     /// Work with recorded trajectories.
     Trajectory(cmd::trajectory::Args),
+    /// Serve the code tools of a kernel tree to a coding agent over MCP (stdio or HTTP).
+    Mcp(cmd::mcp::Args),
+    /// Benchmarks (run from a release build): `bench index` times indexing and the code tools.
+    Bench(cmd::bench::Args),
+    /// Judge one KCSAN report: benign or harmful, with an explanation grounded in the source.
+    Assess(cmd::assess::Args),
+    /// Run an expert over labelled reports and print accuracy, precision/recall and verdicts.
+    Eval(cmd::eval::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +49,10 @@ fn main() -> ExitCode {
         Command::Index(args) => cmd::index::run(args),
         Command::Tool(args) => cmd::tool::run(args),
         Command::Trajectory(args) => cmd::trajectory::run(args),
+        Command::Mcp(args) => cmd::mcp::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
+        Command::Assess(args) => cmd::assess::run(args),
+        Command::Eval(args) => cmd::eval::run(args),
     };
     match outcome {
         Ok(code) => code,

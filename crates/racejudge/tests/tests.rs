@@ -1,4 +1,11 @@
 //! The `racejudge` binary's integration tests: one test binary (one link step), a module per
 //! feature. Helpers live in `util`.
 
+mod assess_cli;
+mod eval_cli;
+mod index_cli;
+mod mcp_cli;
+mod parse;
+mod tools_cli;
+mod trajectory_cli;
 mod util;

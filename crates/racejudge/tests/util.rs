@@ -2,7 +2,6 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// The freshly built binary under test.
@@ -21,12 +20,14 @@ pub fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn racejudge");
-    child.stdin.take().expect("stdin").write_all(stdin).expect("write stdin");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("write stdin");
     child.wait_with_output().expect("wait racejudge")
 }
 
 /// `../shared`, next to the repository, when present (tests that need it say so and skip).
-pub fn shared_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    dir.is_dir().then(|| dir.canonicalize().unwrap_or(dir))
-}
+pub use testkit::shared_dir;
