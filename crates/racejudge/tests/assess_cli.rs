@@ -71,7 +71,12 @@ fn static_expert_on_example_reports_cites_the_tree() {
         }
         seen += 1;
         let doc = assess_json(&path, &kernel, &cache);
-        let a = &doc["assessment"];
+        let a = &doc;
+        assert!(
+            a["Title"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("KCSAN: "))
+        );
         assert!(a["Benign"].is_boolean());
         let confidence = a["Confidence"].as_f64().unwrap();
         assert!((0.5..=1.0).contains(&confidence), "{confidence}");
@@ -108,7 +113,7 @@ fn smc_fallback_race_is_located_in_both_functions() {
         &kernel,
         &tree_cache(&kernel),
     );
-    let accesses = doc["assessment"]["Evidence"]["facts"]["accesses"]
+    let accesses = doc["Evidence"]["facts"]["accesses"]
         .as_array()
         .unwrap()
         .clone();
@@ -237,10 +242,10 @@ value changed: 0x0000000000000001 -> 0x0000000000000002\n";
         String::from_utf8_lossy(&out.stderr)
     );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let facts = &doc["assessment"]["Evidence"]["facts"];
+    let facts = &doc["Evidence"]["facts"];
     assert_eq!(facts["field"], "hits");
     assert_eq!(facts["accesses"][0]["location"]["text"], "\tp->hits++;");
-    let rules: Vec<&str> = doc["assessment"]["Evidence"]["rules"]
+    let rules: Vec<&str> = doc["Evidence"]["rules"]
         .as_array()
         .unwrap()
         .iter()
@@ -333,7 +338,7 @@ fn eval_dev_reports_through_assess_never_see_labels() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("r.txt");
         std::fs::write(&p, text).unwrap();
-        assess_json(&p, &kernel, &cache)["assessment"].clone()
+        assess_json(&p, &kernel, &cache)
     };
     let a = run(&cut);
     assert!(
@@ -501,4 +506,65 @@ read to 0xffff888100000000 of 8 bytes by task 2 on cpu 1:\n peek+0x8/0x10 kernel
             "{needle} missing from {rendered}"
         );
     }
+}
+
+#[test]
+fn unused_checkouts_are_evicted_beyond_the_cache_limit() {
+    let repo = tempfile::tempdir().unwrap();
+    git(repo.path(), &["init", "--quiet", "-b", "main"]);
+    std::fs::create_dir_all(repo.path().join("kernel")).unwrap();
+    let source = |n: u32| {
+        format!(
+            "int hits;\n\nvoid bump(void)\n{{\n\thits += {n};\n}}\n\nint peek(void)\n{{\n\treturn hits;\n}}\n"
+        )
+    };
+    std::fs::write(repo.path().join("kernel/stats.c"), source(1)).unwrap();
+    git(repo.path(), &["add", "."]);
+    git(repo.path(), &["commit", "--quiet", "-m", "one"]);
+    git(repo.path(), &["tag", "first"]);
+    std::fs::write(repo.path().join("kernel/stats.c"), source(2)).unwrap();
+    git(repo.path(), &["commit", "--quiet", "-am", "two"]);
+    let report_dir = tempfile::tempdir().unwrap();
+    let report_path = report_dir.path().join("report.txt");
+    std::fs::write(
+        &report_path,
+        "BUG: KCSAN: data-race in bump / peek\n\n\
+write to 0xffffffff81000000 of 4 bytes by task 1 on cpu 0:\n bump+0x10/0x20 kernel/stats.c:5\n\n\
+read to 0xffffffff81000000 of 4 bytes by task 2 on cpu 1:\n peek+0x8/0x10 kernel/stats.c:10\n",
+    )
+    .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let assess_at = |commit: &str, max_gb: &str| {
+        let out = racejudge()
+            .env("RACEJUDGE_CACHE_DIR", cache.path())
+            .env("RACEJUDGE_CACHE_MAX_GB", max_gb)
+            .arg("assess")
+            .arg(&report_path)
+            .args(["--repo", repo.path().to_str().unwrap(), "--commit", commit])
+            .args(["--json", "--no-index"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let checkouts = || {
+        assess::cache::Cache::new(cache.path())
+            .entries()
+            .into_iter()
+            .filter(|e| e.kind == "checkouts")
+            .count()
+    };
+
+    assess_at("first", "50");
+    assert_eq!(
+        checkouts(),
+        1,
+        "the first checkout is kept under the default limit"
+    );
+    // A limit of 0 evicts every checkout no job is using once this job is done.
+    assess_at("main", "0");
+    assert_eq!(checkouts(), 0, "checkouts beyond the limit are evicted");
 }

@@ -255,11 +255,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &trajectory,
     );
     let assessment = result.map_err(flow_error)?;
+    evict_over_limit(&opts.cache);
     if args.json {
-        let doc = serde_json::json!({
-            "report": { "title": report.full_title() },
-            "assessment": assessment,
-        });
+        // The documented shape: the assessment's own fields at the top level
+        // (`Benign`, `Confident`, `Explanation`, `Evidence`, …) plus the report's `Title`.
+        let mut doc = serde_json::to_value(&assessment)?;
+        if let Some(fields) = doc.as_object_mut() {
+            fields.insert("Title".into(), serde_json::json!(report.full_title()));
+        }
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         let verdict = if assessment.benign {
@@ -282,4 +285,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         print!("{}", assessment.explanation);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Default cap on checkouts and builds kept in the cache (`RACEJUDGE_CACHE_MAX_GB`).
+const DEFAULT_CACHE_MAX_GB: u64 = 50;
+
+/// Evicts least-recently-used checkouts and builds beyond the configured size. Entries in use by
+/// another job are skipped; a failure only costs disk space, so it is logged, not fatal.
+fn evict_over_limit(cache: &assess::cache::Cache) {
+    let max_gb = std::env::var("RACEJUDGE_CACHE_MAX_GB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(DEFAULT_CACHE_MAX_GB);
+    match cache.evict_to(max_gb.saturating_mul(1 << 30)) {
+        Ok(evicted) if !evicted.is_empty() => {
+            tracing::info!(count = evicted.len(), max_gb, "evicted cache entries")
+        }
+        Ok(_) => {}
+        Err(err) => tracing::warn!(error = %err, "cache eviction failed"),
+    }
 }
