@@ -413,6 +413,26 @@ fn punct_len(s: &[u8]) -> usize {
     }
 }
 
+/// Index of the `(` or `[` matching the `)` or `]` at `close`, scanning backwards; `None` when the
+/// brackets are unbalanced (a macro-mangled or truncated region).
+pub(crate) fn matching_open(src: &[u8], toks: &[Tok], close: usize) -> Option<usize> {
+    let mut depth = 0i32;
+    let mut i = close + 1;
+    while i > 0 {
+        i -= 1;
+        let t = &toks[i];
+        if t.is_punct(src, b')') || t.is_punct(src, b']') {
+            depth += 1;
+        } else if t.is_punct(src, b'(') || t.is_punct(src, b'[') {
+            depth -= 1;
+            if depth == 0 {
+                return Some(i);
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

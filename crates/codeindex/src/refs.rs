@@ -15,7 +15,7 @@
 
 use rayon::prelude::*;
 
-use crate::lex::{Lexer, Tok, TokKind};
+use crate::lex::{Lexer, Tok, TokKind, matching_open};
 use crate::query::normalize_name;
 use crate::scan::is_attr_word;
 use crate::store::DefRec;
@@ -328,7 +328,7 @@ impl Index {
         let mut e = op - 1;
         // Array element: `a[i]->f` has the element type of `a`.
         while toks[e].is_punct(src, b']') {
-            match match_open(src, toks, e) {
+            match matching_open(src, toks, e) {
                 Some(o) if o > 0 => e = o - 1,
                 _ => return (None, e),
             }
@@ -348,7 +348,7 @@ impl Index {
             return (self.var_type(cx, e), e);
         }
         if t.is_punct(src, b')') {
-            let Some(o) = match_open(src, toks, e) else {
+            let Some(o) = matching_open(src, toks, e) else {
                 return (None, e);
             };
             let inner = &toks[o + 1..e];
@@ -608,24 +608,6 @@ fn decl_type_before(src: &[u8], toks: &[Tok], j: usize) -> Option<Option<Vec<u8>
         b"return" | b"sizeof" | b"case" | b"goto" | b"else"
     );
     (starts_decl && !is_keyword_type).then_some(None)
-}
-
-fn match_open(src: &[u8], toks: &[Tok], close: usize) -> Option<usize> {
-    let mut depth = 0i32;
-    let mut i = close + 1;
-    while i > 0 {
-        i -= 1;
-        let t = &toks[i];
-        if t.is_punct(src, b')') || t.is_punct(src, b']') {
-            depth += 1;
-        } else if t.is_punct(src, b'(') || t.is_punct(src, b'[') {
-            depth -= 1;
-            if depth == 0 {
-                return Some(i);
-            }
-        }
-    }
-    None
 }
 
 /// `struct R` right after the first top-level comma (container_of's second argument).

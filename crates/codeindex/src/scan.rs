@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use crate::cond::Evaluator;
-use crate::lex::{Comment, Lexer, Tok, TokKind, ident_hash};
+use crate::lex::{Comment, Lexer, Tok, TokKind, ident_hash, matching_open};
 use crate::store::{
     DefExt, DefRec, FLAG_EXTERN, FLAG_INLINE, FLAG_STATIC, FLAG_WEAK, FieldRec, FileOut, NO_EXT,
     Str,
@@ -349,25 +349,6 @@ fn is_trailing_attr_call(s: &[u8]) -> bool {
     )
 }
 
-/// Index of the `(` matching the `)` at `close` (scanning backwards), if any.
-fn match_back(src: &[u8], toks: &[Tok], close: usize) -> Option<usize> {
-    let mut depth = 0i32;
-    let mut i = close + 1;
-    while i > 0 {
-        i -= 1;
-        let t = &toks[i];
-        if t.is_punct(src, b')') || t.is_punct(src, b']') {
-            depth += 1;
-        } else if t.is_punct(src, b'(') || t.is_punct(src, b'[') {
-            depth -= 1;
-            if depth == 0 {
-                return Some(i);
-            }
-        }
-    }
-    None
-}
-
 /// Index of the `)` matching the `(` at `open`.
 fn match_fwd(src: &[u8], toks: &[Tok], open: usize) -> Option<usize> {
     let mut depth = 0i32;
@@ -394,7 +375,7 @@ fn function_name(src: &[u8], toks: &[Tok]) -> Option<usize> {
         }
         let t = toks[i - 1];
         if t.is_punct(src, b')') {
-            let open = match_back(src, toks, i - 1)?;
+            let open = matching_open(src, toks, i - 1)?;
             if open == 0 {
                 return None;
             }
@@ -635,7 +616,7 @@ fn record_head(src: &[u8], toks: &[Tok]) -> Option<Opening> {
             }
             i -= 1;
         } else if t.is_punct(src, b')') {
-            let open = match_back(src, toks, i - 1)?;
+            let open = matching_open(src, toks, i - 1)?;
             i = open;
             if i == 0 || !toks[i - 1].text(src).starts_with(b"__") {
                 return None;
