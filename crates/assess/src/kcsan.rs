@@ -115,6 +115,7 @@ pub fn assessment_flow(opts: &FlowOptions) -> Result<Flow, FlowBuildError> {
         prepare_inputs.push(KERNEL_OBJ.id());
     }
     let use_index = opts.use_index;
+    let build = opts.build;
     // The same cache root `racejudge index`/`tool`/`mcp` use: codeindex adds its own `index/<key>`,
     // so a tree indexed by any command is warm for all of them.
     let index_cache = opts.cache.root().to_path_buf();
@@ -127,11 +128,18 @@ pub fn assessment_flow(opts: &FlowOptions) -> Result<Flow, FlowBuildError> {
         vec![INDEX.id()],
         move |ctx| {
             let src = ctx.input(KERNEL_SRC)?.clone();
+            // A `--build` vmlinux gives the experts' struct layouts exactly, from its DWARF.
+            let vmlinux = if build {
+                Some(ctx.input(KERNEL_OBJ)?.join("vmlinux")).filter(|p| p.is_file())
+            } else {
+                None
+            };
             let key = format!(
-                "{}|{:?}|{}",
+                "{}|{:?}|{}|{:?}",
                 src.identity,
                 ctx.input(KERNEL_CONFIG)?,
-                ctx.input(ARCH)?
+                ctx.input(ARCH)?,
+                vmlinux
             );
             let known = prepared.lock().ok().and_then(|m| m.get(&key).cloned());
             if let Some(tree) = known {
@@ -164,9 +172,13 @@ pub fn assessment_flow(opts: &FlowOptions) -> Result<Flow, FlowBuildError> {
             } else {
                 None
             };
-            let tree = SourceTree::new(&src.path, index).map_err(|e| {
+            let mut tree = SourceTree::new(&src.path, index).map_err(|e| {
                 StepError::environment(format!("kernel tree {}: {e}", src.path.display()))
             })?;
+            if let Some(vmlinux) = &vmlinux {
+                ctx.record("Dwarf", json!(vmlinux.display().to_string()));
+                tree = tree.with_dwarf_file(vmlinux);
+            }
             let tree = Arc::new(tree);
             if let Ok(mut m) = prepared.lock() {
                 m.insert(key, tree.clone());
@@ -243,8 +255,9 @@ pub fn assessment_flow(opts: &FlowOptions) -> Result<Flow, FlowBuildError> {
                     })
                     .map_err(|e| StepError::environment(e.to_string()))?;
                 ctx.record("KernelObj", json!(lease.path().display().to_string()));
-                // The lease ends here; a concurrent eviction of a just-built tree is acceptable
-                // because nothing after indexing reads the object directory.
+                // The lease ends here; a concurrent eviction of a just-built tree is acceptable:
+                // the only later reader is the experts' DWARF layout, which falls back to source
+                // layouts (with a note) when vmlinux has gone.
                 ctx.output(KERNEL_OBJ, lease.path().to_path_buf())
             },
         );

@@ -34,6 +34,8 @@ pub struct SourceTree {
     root: PathBuf,
     index: Option<Arc<codeindex::Index>>,
     files: Mutex<HashMap<String, Option<Arc<Vec<String>>>>>,
+    /// The built kernel's vmlinux (`--build`): exact struct layouts for the experts' tools.
+    dwarf: Option<Arc<tools::layout::dwarf::DwarfLayouts>>,
 }
 
 impl SourceTree {
@@ -42,7 +44,29 @@ impl SourceTree {
             root: root.canonicalize()?,
             index,
             files: Mutex::new(HashMap::new()),
+            dwarf: None,
         })
+    }
+
+    /// Lets the experts' struct layouts come from this ELF's DWARF (read on first use).
+    pub fn with_dwarf_file(mut self, elf: &Path) -> Self {
+        self.dwarf = Some(Arc::new(tools::layout::dwarf::DwarfLayouts::new(elf)));
+        self
+    }
+
+    /// The ELF whose DWARF the layouts use, when the kernel was built.
+    pub fn dwarf_file(&self) -> Option<&Path> {
+        self.dwarf.as_deref().map(|d| d.path())
+    }
+
+    /// The code tools over this tree's index, with the built kernel's DWARF when there is one;
+    /// `None` without an index. One DWARF load is shared by every toolbox made here.
+    pub fn toolbox(&self) -> Option<tools::ToolBox> {
+        let options = tools::ToolOptions {
+            dwarf: self.dwarf.clone(),
+            ..tools::ToolOptions::default()
+        };
+        Some(tools::toolbox_with(self.index.clone()?, options))
     }
 
     pub fn root(&self) -> &Path {
@@ -378,5 +402,68 @@ mod tests {
             t.resolve("kernel/etc/hostname"),
             Err(SourceError::Escape(_))
         ));
+    }
+
+    /// The experts' toolbox lays structs out from the built kernel's DWARF when the tree has one.
+    #[test]
+    fn toolbox_uses_the_built_kernels_dwarf() {
+        if std::process::Command::new("gcc")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            eprintln!("SKIP: gcc is not installed; DWARF toolbox not checked");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("tree");
+        std::fs::create_dir_all(root.join("kernel")).unwrap();
+        // `long` after `char`: gcc puts it at byte 8; the source engine agrees, so the test
+        // tells the two apart by the Source field only.
+        std::fs::write(
+            root.join("kernel/s.c"),
+            "struct pair { char c; long l; };\nstruct pair the_pair;\n",
+        )
+        .unwrap();
+        let obj = dir.path().join("s.o");
+        let out = std::process::Command::new("gcc")
+            .args(["-g", "-c", "-o"])
+            .arg(&obj)
+            .arg(root.join("kernel/s.c"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (index, _) = codeindex::Index::build(
+            &root,
+            &codeindex::IndexOptions::default(),
+            &codeindex::NoProgress,
+        )
+        .unwrap();
+        let index = Arc::new(index);
+        let args = serde_json::json!({"Name": "pair", "FieldOffset": 9});
+        let plain = SourceTree::new(&root, Some(index.clone())).unwrap();
+        assert!(plain.dwarf_file().is_none());
+        let out = plain
+            .toolbox()
+            .unwrap()
+            .call("codesearch-struct-layout", &args)
+            .unwrap();
+        assert_eq!(out["Source"], "source", "{out}");
+        let built = SourceTree::new(&root, Some(index))
+            .unwrap()
+            .with_dwarf_file(&obj);
+        assert_eq!(built.dwarf_file(), Some(obj.as_path()));
+        let out = built
+            .toolbox()
+            .unwrap()
+            .call("codesearch-struct-layout", &args)
+            .unwrap();
+        assert_eq!(out["Source"], "dwarf", "{out}");
+        assert_eq!(out["Covering"][0]["Path"], "l", "{out}");
+        assert!(SourceTree::new(&root, None).unwrap().toolbox().is_none());
     }
 }

@@ -179,3 +179,47 @@ fn a_missing_kernel_tree_is_an_environment_error() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("/nonexistent/kernel"));
 }
+
+#[test]
+fn vmlinux_dwarf_answers_struct_layout_and_a_missing_file_is_bad_input() {
+    let tree = Tree::new();
+    // A "built kernel": the fixture's socket.c compiled with debug info (gcc emits DWARF 5).
+    let object = tree.dir.path().join("socket.o");
+    let gcc = std::process::Command::new("gcc")
+        .args(["-g", "-c", "-x", "c", "-D", "READ_ONCE(x)=(x)", "-o"])
+        .arg(&object)
+        .arg(tree.root().join("net/socket.c"))
+        .output()
+        .unwrap();
+    assert!(gcc.status.success(), "{}", stderr(&gcc));
+    let object_arg = object.to_str().unwrap();
+    let args = r#"{"Name":"socket"}"#;
+
+    let out = tree.run(&[
+        "tool",
+        "codesearch-struct-layout",
+        "--args",
+        args,
+        "--vmlinux",
+        object_arg,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let layout: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(layout["Source"], "dwarf", "{layout}");
+
+    let out = tree.run(&["tool", "codesearch-struct-layout", "--args", args]);
+    let layout: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(layout["Source"], "source", "{layout}");
+
+    let missing = tree.dir.path().join("no-such-vmlinux");
+    let out = tree.run(&[
+        "tool",
+        "codesearch-struct-layout",
+        "--args",
+        args,
+        "--vmlinux",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--vmlinux"), "{}", stderr(&out));
+}

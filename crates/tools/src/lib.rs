@@ -137,6 +137,10 @@ pub struct ToolOptions {
     pub config: Option<std::collections::HashMap<String, ConfigValue>>,
     /// Result text budget in bytes (default [`text::DEFAULT_BUDGET`]).
     pub budget: usize,
+    /// A built kernel's ELF with DWARF (`<obj>/vmlinux`, or a `.o`): struct layouts come from it
+    /// when it defines the type (exact, compiler-made), from source otherwise. Read lazily on the
+    /// first layout query and shared by every clone of the toolbox.
+    pub dwarf: Option<Arc<layout::dwarf::DwarfLayouts>>,
 }
 
 impl Default for ToolOptions {
@@ -144,6 +148,7 @@ impl Default for ToolOptions {
         Self {
             config: None,
             budget: text::DEFAULT_BUDGET,
+            dwarf: None,
         }
     }
 }
@@ -157,6 +162,14 @@ impl ToolOptions {
         })?;
         self.config = Some(layout::parse_config(&text));
         Ok(self)
+    }
+
+    /// Takes struct layouts from the DWARF of `path` (vmlinux or an object file) when it has
+    /// them. Nothing is read here: a missing or DWARF-less file surfaces as a note on the first
+    /// layout query, which then falls back to the source layout.
+    pub fn with_dwarf_file(mut self, path: &std::path::Path) -> Self {
+        self.dwarf = Some(Arc::new(layout::dwarf::DwarfLayouts::new(path)));
+        self
     }
 }
 
@@ -172,6 +185,7 @@ pub fn toolbox_with(index: Arc<codeindex::Index>, options: ToolOptions) -> ToolB
         config: options.config.map(Arc::new),
         budget: options.budget,
     };
+    let dwarf = options.dwarf;
     ToolBox::new()
         .with(Arc::new(tool::dir_index::DirIndex(ctx.clone())))
         .with(Arc::new(tool::read_file::ReadFile(ctx.clone())))
@@ -183,7 +197,10 @@ pub fn toolbox_with(index: Arc<codeindex::Index>, options: ToolOptions) -> ToolB
             ctx.clone(),
         )))
         .with(Arc::new(tool::find_references::FindReferences(ctx.clone())))
-        .with(Arc::new(tool::struct_layout::StructLayout(ctx.clone())))
+        .with(Arc::new(tool::struct_layout::StructLayout(
+            ctx.clone(),
+            dwarf,
+        )))
         .with(Arc::new(tool::grepper::Grepper(ctx.clone())))
         .with(Arc::new(tool::function_at_line::FunctionAtLine(ctx)))
 }

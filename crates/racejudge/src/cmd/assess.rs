@@ -152,14 +152,15 @@ pub fn expert_factory(args: &ExpertArgs) -> anyhow::Result<ExpertFactory> {
                 llm::ProviderConfig::from_env(provider, args.model.as_deref()).environment()?;
             let model = llm::connect(config).environment()?;
             Ok(Arc::new(move |tree, context| {
-                let index = tree.index().cloned().ok_or_else(|| {
+                // The tree's toolbox: its index, plus the built vmlinux's DWARF after --build.
+                let tools = tree.toolbox().ok_or_else(|| {
                     StepError::environment(
                         "the llm expert needs the code index, which could not be built",
                     )
                 })?;
                 Ok(Box::new(assess::llm_expert::LlmExpert {
                     model: model.clone(),
-                    tools: tools::toolbox(index),
+                    tools,
                     context,
                 }) as Box<dyn Expert>)
             }))

@@ -28,6 +28,10 @@ pub struct KernelArgs {
     /// Architecture whose arch/ code counts as built.
     #[arg(long, default_value = "x86_64")]
     pub arch: String,
+    /// A built kernel with debug info (vmlinux, or a `.o`): struct layouts come from its DWARF
+    /// when it describes the type, from source otherwise.
+    #[arg(long)]
+    pub vmlinux: Option<PathBuf>,
 }
 
 impl KernelArgs {
@@ -40,7 +44,16 @@ impl KernelArgs {
 
     /// Tool options: the parsed `.config`, when given.
     pub fn tool_options(&self) -> anyhow::Result<tools::ToolOptions> {
-        let options = tools::ToolOptions::default();
+        let mut options = tools::ToolOptions::default();
+        if let Some(vmlinux) = &self.vmlinux {
+            if !vmlinux.is_file() {
+                return Err(exit::bad_input(format!(
+                    "--vmlinux {} is not a file",
+                    vmlinux.display()
+                )));
+            }
+            options = options.with_dwarf_file(vmlinux);
+        }
         match &self.config {
             None => Ok(options),
             Some(path) => options

@@ -35,6 +35,9 @@ pub struct Args {
     /// Architecture whose arch/ code counts as built.
     #[arg(long, default_value = "x86_64")]
     pub arch: String,
+    /// A built kernel with debug info (vmlinux, or a `.o`): struct layouts from its DWARF.
+    #[arg(long)]
+    pub vmlinux: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -71,6 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         kernel,
         config: args.config,
         arch: args.arch,
+        vmlinux: args.vmlinux,
     };
     let toolbox = super::index::toolbox(&kernel)?;
     match toolbox.call(&name, &tool_args) {

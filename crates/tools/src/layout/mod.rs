@@ -9,6 +9,7 @@
 
 pub mod abi;
 pub mod cexpr;
+pub mod dwarf;
 pub mod lex;
 pub mod parse;
 

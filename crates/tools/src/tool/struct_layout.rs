@@ -1,6 +1,9 @@
 //! `codesearch-struct-layout`: field offsets and sizes of a struct or union, computed from
 //! source by [`crate::layout::Engine`] through the index, and with `FieldOffset` the field that
 //! covers a byte offset (KCSAN reports give an address; the expert needs the field).
+//! When the toolbox was given a built kernel's DWARF ([`crate::ToolOptions::dwarf`]) and it
+//! defines the type, the layout comes from there instead (`Source: "dwarf"`): exact for that
+//! build, where the source engine must mark config-dependent members unknown.
 
 use codeindex::{Definition, EntityKind};
 use schemars::JsonSchema;
@@ -8,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Ctx;
+use std::sync::Arc;
+
+use crate::layout::dwarf::DwarfLayouts;
 use crate::layout::{ConfigValue, Engine, FieldLayout, Source, TypeLayout, TypeSource};
 use crate::schema::{parse_args, to_json, tool_spec};
 use crate::{Tool, ToolError, ToolSpec};
@@ -71,6 +77,8 @@ pub struct Covering {
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct Output {
+    /// Where the layout comes from: "dwarf" (the built kernel's debug info) or "source".
+    pub source: String,
     /// "struct" or "union".
     pub kind: String,
     /// The type's name.
@@ -95,7 +103,7 @@ pub struct Output {
     pub notes: Vec<String>,
 }
 
-pub struct StructLayout(pub Ctx);
+pub struct StructLayout(pub Ctx, pub Option<Arc<DwarfLayouts>>);
 
 /// Serves the layout engine from the index.
 struct IndexSource<'a> {
@@ -308,7 +316,7 @@ fn covering(
 pub fn spec() -> ToolSpec {
     tool_spec::<Args, Output>(
         NAME,
-        "Computes the layout of a struct or union from source for x86_64: each member's offset and size in bits, resolving typedefs, nested structs, arrays, bitfields, __packed/__aligned and #if CONFIG_ members under the configuration. Members whose size cannot be known from source (and offsets after them) are marked unknown, never guessed. Pass FieldOffset (bytes, e.g. a KCSAN address minus the object start) to get the member covering that byte.",
+        "Computes the layout of a struct or union from source for x86_64: each member's offset and size in bits, resolving typedefs, nested structs, arrays, bitfields, __packed/__aligned and #if CONFIG_ members under the configuration. Members whose size cannot be known from source (and offsets after them) are marked unknown, never guessed. Pass FieldOffset (bytes, e.g. a KCSAN address minus the object start) to get the member covering that byte. When the analysis built the kernel, the layout is read from its DWARF instead (Source \"dwarf\"): exact for that build.",
     )
 }
 
@@ -319,6 +327,49 @@ impl Tool for StructLayout {
 
     fn execute(&self, args: &Value) -> Result<Value, ToolError> {
         let args: Args = parse_args(NAME, args)?;
+        let mut notes = Vec::new();
+        if let Some(dwarf) = &self.1 {
+            match dwarf.layout(&args.name) {
+                Ok(Some(found)) => {
+                    let bare = args.name.trim();
+                    let bare = bare
+                        .strip_prefix("struct ")
+                        .or_else(|| bare.strip_prefix("union "))
+                        .unwrap_or(bare)
+                        .trim();
+                    notes.push(format!(
+                        "layout from the DWARF of {} (exact for that build)",
+                        dwarf.path().display()
+                    ));
+                    let file = found.layout.file.clone();
+                    return self.render(
+                        &args,
+                        Arc::new(found.layout),
+                        Rendered {
+                            source: "dwarf",
+                            name: bare,
+                            file,
+                            line: found.line,
+                        },
+                        notes,
+                    );
+                }
+                Ok(None) => notes.push(format!(
+                    "{} is not defined in the DWARF of {}; layout computed from source",
+                    args.name,
+                    dwarf.path().display()
+                )),
+                Err(err @ crate::layout::dwarf::DwarfError::Ambiguous { .. }) => {
+                    notes.push(format!("{err}; layout computed from source"));
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "DWARF layouts unavailable");
+                    notes.push(format!(
+                        "DWARF unavailable ({err}); layout computed from source"
+                    ));
+                }
+            }
+        }
         let found = self.0.lookup(&args.name, args.context_file.as_deref())?;
         let (name, context, defs) = (found.name, &found.context, &found.defs);
         let def = self
@@ -349,10 +400,42 @@ impl Tool for StructLayout {
                 "requested entity {name} is not a struct/union: {reason}"
             ))
         })?;
-        let mut notes = Vec::new();
         if self.0.config.is_none() {
             notes.push("no .config given: members under #if CONFIG_* (and types such as spinlock_t whose size depends on debug options) are unknown; index with --config for exact offsets".to_string());
         }
+        let file = def.file.clone();
+        self.render(
+            &args,
+            layout,
+            Rendered {
+                source: "source",
+                name,
+                file,
+                line: def.start_line,
+            },
+            notes,
+        )
+    }
+}
+
+/// What identifies a layout in the output besides its members.
+struct Rendered<'a> {
+    source: &'static str,
+    name: &'a str,
+    file: String,
+    line: u32,
+}
+
+impl StructLayout {
+    /// The common output: members flattened under the budget, FieldOffset's covering members.
+    fn render(
+        &self,
+        args: &Args,
+        layout: Arc<TypeLayout>,
+        what: Rendered<'_>,
+        mut notes: Vec<String>,
+    ) -> Result<Value, ToolError> {
+        let name = what.name;
         if let Some(reason) = &layout.unknown {
             notes.push(format!("layout incomplete from {reason}"));
         }
@@ -379,10 +462,11 @@ impl Tool for StructLayout {
             notes.push(format!("{} more members left out (size budget); pass FieldOffset to find the member at an offset", total - shown.len()));
         }
         to_json(&Output {
+            source: what.source.to_string(),
             kind: if layout.is_union { "union" } else { "struct" }.to_string(),
             name: name.to_string(),
-            source_file: def.file.clone(),
-            line: def.start_line,
+            source_file: what.file,
+            line: what.line,
             size_bytes: layout.size,
             align_bytes: layout.align,
             fields: shown,
