@@ -23,6 +23,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Judge one KCSAN report: benign or harmful, with an explanation grounded in the source.
+    Assess(cmd::assess::Args),
+    /// Run an expert over labelled reports and print accuracy, precision/recall and verdicts.
+    Eval(cmd::eval::Args),
     /// Parse KCSAN reports out of a report, console log or email and print them.
     Parse(cmd::parse::Args),
     /// Build or refresh the code index of a kernel tree.
@@ -35,24 +39,20 @@ enum Command {
     Mcp(cmd::mcp::Args),
     /// Benchmarks (run from a release build): `bench index` times indexing and the code tools.
     Bench(cmd::bench::Args),
-    /// Judge one KCSAN report: benign or harmful, with an explanation grounded in the source.
-    Assess(cmd::assess::Args),
-    /// Run an expert over labelled reports and print accuracy, precision/recall and verdicts.
-    Eval(cmd::eval::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log);
     let outcome = match cli.command {
+        Command::Assess(args) => cmd::assess::run(args),
+        Command::Eval(args) => cmd::eval::run(args),
         Command::Parse(args) => cmd::parse::run(args),
         Command::Index(args) => cmd::index::run(args),
         Command::Tool(args) => cmd::tool::run(args),
         Command::Trajectory(args) => cmd::trajectory::run(args),
         Command::Mcp(args) => cmd::mcp::run(args),
         Command::Bench(args) => cmd::bench::run(args),
-        Command::Assess(args) => cmd::assess::run(args),
-        Command::Eval(args) => cmd::eval::run(args),
     };
     match outcome {
         Ok(code) => code,
