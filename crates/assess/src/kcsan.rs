@@ -179,6 +179,11 @@ pub fn assessment_flow(opts: &FlowOptions) -> Result<Flow, FlowBuildError> {
                 ctx.record("Dwarf", json!(vmlinux.display().to_string()));
                 tree = tree.with_dwarf_file(vmlinux);
             }
+            if let Some(config) = ctx.input(KERNEL_CONFIG)? {
+                tree = tree.with_config_file(config).map_err(|e| {
+                    StepError::bad_input(format!("kernel config {}: {e}", config.display()))
+                })?;
+            }
             let tree = Arc::new(tree);
             if let Ok(mut m) = prepared.lock() {
                 m.insert(key, tree.clone());

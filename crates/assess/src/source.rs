@@ -34,8 +34,9 @@ pub struct SourceTree {
     root: PathBuf,
     index: Option<Arc<codeindex::Index>>,
     files: Mutex<HashMap<String, Option<Arc<Vec<String>>>>>,
-    /// The built kernel's vmlinux (`--build`): exact struct layouts for the experts' tools.
-    dwarf: Option<Arc<tools::layout::dwarf::DwarfLayouts>>,
+    /// How the experts' tools are set up: the `.config` (`--config`) and the built kernel's
+    /// vmlinux (`--build`) for struct layouts.
+    tool_options: tools::ToolOptions,
 }
 
 impl SourceTree {
@@ -44,29 +45,34 @@ impl SourceTree {
             root: root.canonicalize()?,
             index,
             files: Mutex::new(HashMap::new()),
-            dwarf: None,
+            tool_options: tools::ToolOptions::default(),
         })
     }
 
     /// Lets the experts' struct layouts come from this ELF's DWARF (read on first use).
     pub fn with_dwarf_file(mut self, elf: &Path) -> Self {
-        self.dwarf = Some(Arc::new(tools::layout::dwarf::DwarfLayouts::new(elf)));
+        self.tool_options = self.tool_options.with_dwarf_file(elf);
         self
+    }
+
+    /// Lets the experts' tools decide `#if CONFIG_*` members of struct layouts by this `.config`.
+    pub fn with_config_file(mut self, config: &Path) -> Result<Self, tools::ToolError> {
+        self.tool_options = self.tool_options.with_config_file(config)?;
+        Ok(self)
     }
 
     /// The ELF whose DWARF the layouts use, when the kernel was built.
     pub fn dwarf_file(&self) -> Option<&Path> {
-        self.dwarf.as_deref().map(|d| d.path())
+        self.tool_options.dwarf.as_deref().map(|d| d.path())
     }
 
     /// The code tools over this tree's index, with the built kernel's DWARF when there is one;
     /// `None` without an index. One DWARF load is shared by every toolbox made here.
     pub fn toolbox(&self) -> Option<tools::ToolBox> {
-        let options = tools::ToolOptions {
-            dwarf: self.dwarf.clone(),
-            ..tools::ToolOptions::default()
-        };
-        Some(tools::toolbox_with(self.index.clone()?, options))
+        Some(tools::toolbox_with(
+            self.index.clone()?,
+            self.tool_options.clone(),
+        ))
     }
 
     pub fn root(&self) -> &Path {
@@ -405,6 +411,50 @@ mod tests {
     }
 
     /// The experts' toolbox lays structs out from the built kernel's DWARF when the tree has one.
+    #[test]
+    fn toolbox_decides_config_members_by_the_given_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("tree");
+        std::fs::create_dir_all(root.join("kernel")).unwrap();
+        std::fs::write(
+            root.join("kernel/s.c"),
+            "struct st {\n#ifdef CONFIG_DEBUG_X\n\tint debug;\n#endif\n\tlong l;\n};\n",
+        )
+        .unwrap();
+        let config = dir.path().join(".config");
+        std::fs::write(&config, "CONFIG_DEBUG_X=y\n").unwrap();
+        let (index, _) = codeindex::Index::build(
+            &root,
+            &codeindex::IndexOptions::default(),
+            &codeindex::NoProgress,
+        )
+        .unwrap();
+        let index = Arc::new(index);
+        let args = serde_json::json!({"Name": "st"});
+        let size_of = |tree: &SourceTree| {
+            let out = tree
+                .toolbox()
+                .unwrap()
+                .call("codesearch-struct-layout", &args)
+                .unwrap();
+            out["SizeBytes"].clone()
+        };
+        let plain = SourceTree::new(&root, Some(index.clone())).unwrap();
+        let configured = SourceTree::new(&root, Some(index))
+            .unwrap()
+            .with_config_file(&config)
+            .unwrap();
+        // Without a .config the `debug` member is undecided, so the size is not known; with
+        // CONFIG_DEBUG_X=y it is int + padding + long = 16 bytes.
+        assert_eq!(
+            size_of(&configured),
+            serde_json::json!(16),
+            "{:?}",
+            size_of(&configured)
+        );
+        assert_ne!(size_of(&plain), serde_json::json!(16));
+    }
+
     #[test]
     fn toolbox_uses_the_built_kernels_dwarf() {
         if std::process::Command::new("gcc")
