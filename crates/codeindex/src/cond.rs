@@ -356,15 +356,7 @@ mod tests {
     use crate::lex::Lexer;
 
     fn eval(cfg: Option<&KConfig>, expr: &str) -> ConfigState {
-        let mut lx = Lexer::new(expr.as_bytes());
-        let mut toks = Vec::new();
-        loop {
-            let t = lx.next_tok();
-            if t.kind == TokKind::Eof {
-                break;
-            }
-            toks.push(t);
-        }
+        let toks: Vec<_> = Lexer::new(expr.as_bytes()).collect();
         Evaluator { config: cfg }.eval(expr.as_bytes(), &toks)
     }
 

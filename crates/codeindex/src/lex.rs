@@ -413,6 +413,17 @@ fn punct_len(s: &[u8]) -> usize {
     }
 }
 
+/// The tokens up to the end of input (the `Eof` token itself is not yielded), for callers that
+/// want every token of a short text: `Lexer::new(expr).collect()`.
+impl Iterator for Lexer<'_> {
+    type Item = Tok;
+
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.next_tok();
+        (t.kind != TokKind::Eof).then_some(t)
+    }
+}
+
 /// Index of the `(` or `[` matching the `)` or `]` at `close`, scanning backwards; `None` when the
 /// brackets are unbalanced (a macro-mangled or truncated region).
 pub(crate) fn matching_open(src: &[u8], toks: &[Tok], close: usize) -> Option<usize> {
@@ -438,19 +449,14 @@ mod tests {
     use super::*;
 
     fn kinds(src: &str) -> Vec<(TokKind, String)> {
-        let mut lx = Lexer::new(src.as_bytes());
-        let mut v = Vec::new();
-        loop {
-            let t = lx.next_tok();
-            if t.kind == TokKind::Eof {
-                break;
-            }
-            v.push((
-                t.kind,
-                String::from_utf8_lossy(t.text(src.as_bytes())).into_owned(),
-            ));
-        }
-        v
+        Lexer::new(src.as_bytes())
+            .map(|t| {
+                (
+                    t.kind,
+                    String::from_utf8_lossy(t.text(src.as_bytes())).into_owned(),
+                )
+            })
+            .collect()
     }
 
     #[test]

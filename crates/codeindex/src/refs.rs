@@ -447,16 +447,9 @@ impl Index {
             return ty.clone();
         }
         let ty = if cx.partial {
-            let mut all = Vec::new();
-            let mut lx = Lexer::new(src);
-            loop {
-                let t = lx.next_tok();
-                match t.kind {
-                    TokKind::Eof => break,
-                    TokKind::Directive => continue,
-                    _ => all.push(t),
-                }
-            }
+            let all: Vec<Tok> = Lexer::new(src)
+                .filter(|t| t.kind != TokKind::Directive)
+                .collect();
             file_scope_type(src, &all, name)
         } else {
             file_scope_type(src, toks, name)

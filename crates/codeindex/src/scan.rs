@@ -868,28 +868,14 @@ impl<'a> Scanner<'a, '_> {
     }
 
     fn eval(&self, expr: &[u8]) -> ConfigState {
-        let mut lx = Lexer::new(expr);
-        let mut toks = Vec::new();
-        loop {
-            let t = lx.next_tok();
-            if t.kind == TokKind::Eof {
-                break;
-            }
-            toks.push(t);
-        }
+        let toks: Vec<_> = Lexer::new(expr).collect();
         self.ev.eval(expr, &toks)
     }
 
     fn hash_idents(&mut self, text: &[u8]) {
-        let mut lx = Lexer::new(text);
-        loop {
-            let t = lx.next_tok();
-            match t.kind {
-                TokKind::Eof => break,
-                TokKind::Ident => self.ident_hashes.push(ident_hash(t.text(text)) as u32),
-                _ => {}
-            }
-        }
+        let idents = Lexer::new(text).filter(|t| t.kind == TokKind::Ident);
+        self.ident_hashes
+            .extend(idents.map(|t| ident_hash(t.text(text)) as u32));
     }
 
     /// The comment block right before `start` (no code in between), as a line range.
