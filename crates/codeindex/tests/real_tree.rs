@@ -3,36 +3,16 @@
 //! shared by all tests via `OnceLock` and persisted in the racejudge cache, so the suite pays
 //! for at most one cold build.
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use codeindex::{EntityKind, Index, IndexOptions, NoProgress, RefKind, RefQuery, Resolution};
 
-fn cache_root() -> PathBuf {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    if let Some(d) = env("RACEJUDGE_CACHE_DIR") {
-        return PathBuf::from(d);
-    }
-    if let Some(x) = env("XDG_CACHE_HOME") {
-        return PathBuf::from(x).join("racejudge");
-    }
-    PathBuf::from(env("HOME").unwrap_or_else(|| ".".into()))
-        .join(".cache")
-        .join("racejudge")
-}
-
 fn index() -> Option<&'static Index> {
     static IDX: OnceLock<Option<Index>> = OnceLock::new();
     IDX.get_or_init(|| {
-        let tree = cache_root().join("kernels").join("linux-source-6.12");
-        if !tree.join("Makefile").is_file() {
-            eprintln!(
-                "SKIP: kernel tree {} is absent (run scripts/fetch-kernel-source.sh)",
-                tree.display()
-            );
-            return None;
-        }
-        let (idx, st) = Index::open(&tree, &IndexOptions::default(), &cache_root(), &NoProgress)
+        let tree = testkit::kernel_tree_or_skip("codeindex real_tree")?;
+        let cache = testkit::cache_root();
+        let (idx, st) = Index::open(&tree, &IndexOptions::default(), &cache, &NoProgress)
             .expect("index the real tree");
         eprintln!("real tree index: {st:?}");
         Some(idx)

@@ -6,24 +6,9 @@ use std::process::Command;
 
 use crate::util::{racejudge, shared_dir};
 
-/// The unpacked linux-source-6.12 tree, located the way scripts/fetch-kernel-source.sh does.
+/// The unpacked linux-source-6.12 tree, or a visible skip message when it is absent.
 pub fn kernel_tree() -> Option<PathBuf> {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let root = env("RACEJUDGE_CACHE_DIR").map(PathBuf::from).or_else(|| {
-        env("XDG_CACHE_HOME")
-            .map(|x| PathBuf::from(x).join("racejudge"))
-            .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".cache/racejudge")))
-    })?;
-    let tree = root.join("kernels/linux-source-6.12");
-    if tree.join("Makefile").is_file() && tree.join("kernel").is_dir() {
-        Some(tree)
-    } else {
-        eprintln!(
-            "SKIP: no linux-source-6.12 tree at {} (run scripts/fetch-kernel-source.sh)",
-            tree.display()
-        );
-        None
-    }
+    testkit::kernel_tree_or_skip("assess_cli")
 }
 
 /// The cache the kernel tree lives in: its `index/` is warm across tests and runs, so tests that

@@ -8,16 +8,11 @@ use regex::Regex;
 use report::{WarningKind, parse};
 
 fn shared() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIP: {} not found; corpus tests need the shared reference material",
-            dir.display()
-        );
-        None
+    let dir = testkit::shared_dir();
+    if dir.is_none() {
+        eprintln!("SKIP: ../shared not found; corpus tests need the shared reference material");
     }
+    dir
 }
 
 struct IndexRow {

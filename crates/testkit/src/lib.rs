@@ -35,10 +35,11 @@ pub fn kernel_tree_path() -> PathBuf {
     cache_root().join(TREE)
 }
 
-/// The unpacked kernel tree, when present (it has a top-level `Makefile`).
+/// The unpacked kernel tree, when present: the same test scripts/fetch-kernel-source.sh uses
+/// (a top-level `Makefile` and a `kernel/` directory).
 pub fn kernel_tree() -> Option<PathBuf> {
     let tree = kernel_tree_path();
-    tree.join("Makefile").is_file().then_some(tree)
+    (tree.join("Makefile").is_file() && tree.join("kernel").is_dir()).then_some(tree)
 }
 
 /// [`kernel_tree`], printing a visible skip message naming `test` and the expected path when
