@@ -162,15 +162,15 @@ impl SourceTree {
     }
 
     /// Definitions of function `name`, best first: in `context_file` if it defines it, else anywhere.
+    /// The index answers when there is one (it ranks `context_file` first); without it only
+    /// `context_file` is scanned.
     pub fn function_defs(&self, name: &str, context_file: Option<&str>) -> Vec<FnSpan> {
         let name = base_function_name(name);
-        if let Some(file) = context_file
-            && let Some(span) = self.scan_function(file, name)
-        {
-            return vec![span];
-        }
         let Some(index) = &self.index else {
-            return Vec::new();
+            return context_file
+                .and_then(|file| self.scan_function(file, name))
+                .into_iter()
+                .collect();
         };
         index
             .lookup(name, context_file)
