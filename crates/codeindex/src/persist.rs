@@ -24,6 +24,8 @@ const MAGIC: &[u8; 8] = b"RJCIDX\0\0";
 pub(crate) const FORMAT_VERSION: u32 = 6;
 const ENDIAN: u32 = 0x0102_0304;
 const N_SECTIONS: usize = 10;
+/// Largest single write when saving (see `save`).
+const WRITE_PIECE: usize = 1 << 20;
 
 /// What identifies a cache: it must match exactly to be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,8 +76,9 @@ pub(crate) fn save(dir: &Path, key: &CacheKey, st: &Store) -> Result<PathBuf, In
         ));
     }
     std::fs::create_dir_all(dir).map_err(|e| IndexError::io(dir, e))?;
+    sweep(dir);
     let path = dir.join("index.bin");
-    let tmp = dir.join(format!("index.bin.tmp.{}", std::process::id()));
+    let tmp = dir.join(format!("{TMP_PREFIX}{}", std::process::id()));
     let t = std::time::Instant::now();
     let bodies: [(&[u8], u64); N_SECTIONS] = [
         (st.files.as_bytes(), st.files.len() as u64),
@@ -100,9 +103,13 @@ pub(crate) fn save(dir: &Path, key: &CacheKey, st: &Store) -> Result<PathBuf, In
     let head = header(key, st, &table);
     let res = (|| -> std::io::Result<()> {
         let f = std::fs::File::create(&tmp)?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        let mut w = std::io::BufWriter::with_capacity(WRITE_PIECE, f);
+        // Sections go out in 1 MiB pieces: one write(2) of a whole 300 MB section ran at about
+        // 250 MB/s on ext4 here, while the same bytes in 1 MiB pieces go at over 3 GB/s; the
+        // difference was most of a cold index's time.
         let put = |w: &mut std::io::BufWriter<std::fs::File>, b: &[u8]| -> std::io::Result<()> {
-            w.write_all(b)
+            b.chunks(WRITE_PIECE)
+                .try_for_each(|piece| w.write_all(piece))
         };
         let mut written = 0u64;
         let mut pre = Vec::new();
@@ -119,10 +126,12 @@ pub(crate) fn save(dir: &Path, key: &CacheKey, st: &Store) -> Result<PathBuf, In
             put(&mut w, b)?;
             written = off + b.len() as u64;
         }
+        tracing::debug!(elapsed = ?t.elapsed(), "cache sections written");
         let mut parts = vec![chunked_hash(&pre)];
         parts.extend(bodies.iter().map(|(b, _)| chunked_hash(b)));
         w.write_all(&combine(&parts).to_le_bytes())?;
         let f = w.into_inner().map_err(|e| e.into_error())?;
+        tracing::debug!(elapsed = ?t.elapsed(), "cache checksummed");
         // No fsync: a file torn by a crash fails the checksum and is rebuilt, and fsync of
         // ~1 GB costs seconds on every refresh.
         drop(f);
@@ -132,9 +141,92 @@ pub(crate) fn save(dir: &Path, key: &CacheKey, st: &Store) -> Result<PathBuf, In
         let _ = std::fs::remove_file(&tmp);
         return Err(IndexError::io(&tmp, e));
     }
-    std::fs::rename(&tmp, &path).map_err(|e| IndexError::io(&path, e))?;
+    replace(&tmp, &path)?;
     tracing::debug!(elapsed = ?t.elapsed(), "cache written");
     Ok(path)
+}
+
+/// Moves the finished temp file `tmp` to `path` atomically.
+///
+/// A plain rename over an existing cache is slow on ext4: replace-via-rename makes it start
+/// writing back the whole new file (`auto_da_alloc`), and dropping the old inode frees ~750 MB,
+/// both inside rename(2): 0.3–0.4 s of a 1.8 s refresh, measured. So an existing file is swapped
+/// with `renameat2(RENAME_EXCHANGE)` (atomic for readers, too), and the old one, now at the
+/// temp name, is renamed aside and deleted by a background thread; a process that exits first
+/// leaves it to the next save's [`sweep`].
+fn replace(tmp: &Path, path: &Path) -> Result<(), IndexError> {
+    if !exchange(tmp, path) {
+        return std::fs::rename(tmp, path).map_err(|e| IndexError::io(path, e));
+    }
+    let retired = tmp.with_file_name(format!("{RETIRED_PREFIX}{}", std::process::id()));
+    let doomed = if std::fs::rename(tmp, &retired).is_ok() {
+        retired
+    } else {
+        tmp.to_path_buf()
+    };
+    let spawned = std::thread::Builder::new()
+        .name("index-cache-sweep".into())
+        .spawn({
+            let doomed = doomed.clone();
+            move || drop(std::fs::remove_file(doomed))
+        });
+    if spawned.is_err() {
+        let _ = std::fs::remove_file(doomed);
+    }
+    Ok(())
+}
+
+/// Atomically swaps the files at `a` and `b`; false when either is missing or the system
+/// cannot (then nothing changed).
+fn exchange(a: &Path, b: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let (Ok(a), Ok(b)) = (
+        std::ffi::CString::new(a.as_os_str().as_bytes()),
+        std::ffi::CString::new(b.as_os_str().as_bytes()),
+    ) else {
+        return false;
+    };
+    // SAFETY: both paths are valid NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    rc == 0
+}
+
+/// Name prefix of the file a save writes before it replaces `index.bin`.
+const TMP_PREFIX: &str = "index.bin.tmp.";
+/// Name prefix of a replaced cache file still waiting to be deleted (see `replace`).
+const RETIRED_PREFIX: &str = "index.bin.retired.";
+
+/// Removes what earlier saves left behind in `dir`: replaced cache files not yet deleted, and
+/// temp files of writers that no longer run (a live writer's temp file is left alone).
+fn sweep(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for ent in entries.flatten() {
+        let name = ent.file_name();
+        let Some(name) = name.to_str() else { continue };
+        // Only names this module writes, with a pid, are touched.
+        let pid = |prefix: &str| name.strip_prefix(prefix)?.parse::<u32>().ok();
+        let stale = if let Some(pid) = pid(RETIRED_PREFIX) {
+            // Our own retired file is being deleted by its sweep thread right now.
+            pid != std::process::id()
+        } else if let Some(pid) = pid(TMP_PREFIX) {
+            !Path::new("/proc").join(pid.to_string()).exists()
+        } else {
+            false
+        };
+        if stale {
+            let _ = std::fs::remove_file(ent.path());
+        }
+    }
 }
 
 struct In<'a> {

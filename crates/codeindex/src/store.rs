@@ -80,6 +80,17 @@ impl<T: Pod> Sect<T> {
         }
     }
 
+    /// Drops this table's mapped pages from the process's resident set (they stay in the page
+    /// cache and fault back in on the next access). No-op for an owned table.
+    pub fn release_resident(&self) {
+        if let Sect::Mapped { map, .. } = self {
+            // SAFETY: DONTNEED on a read-only shared file mapping only unmaps pages; the next
+            // access reads the same bytes back from the file, which is never modified in place
+            // (caches are replaced by rename), so no slice into the map sees a change.
+            let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
+    }
+
     /// The raw bytes of the table, for writing the cache.
     pub fn as_bytes(&self) -> &[u8] {
         let s: &[T] = self;
@@ -306,10 +317,15 @@ impl Store {
             .map(|i| i as u32)
     }
 
-    /// Rebuilds the name table from the definitions.
-    pub fn build_name_table(&mut self) {
-        let n = self.defs.len().max(1);
-        let bits = (usize::BITS - n.leading_zeros()).clamp(4, 26);
+    /// Drops a mapped store's pages from the resident set (see [`Sect::release_resident`]); all
+    /// tables of a loaded store share one map, so releasing through one releases them all.
+    pub fn release_resident(&self) {
+        self.defs.release_resident();
+    }
+
+    /// The name table of the current definitions (see [`Store::set_name_table`]).
+    pub fn name_table(&self) -> HashTable {
+        let bits = name_bits_for(self.defs.len());
         let mask = (1u64 << bits) - 1;
         let hashes: Vec<u32> = {
             use rayon::prelude::*;
@@ -327,9 +343,23 @@ impl Store {
                 .map(|(i, b)| (b, i as u32)),
             hashes.len(),
         );
-        self.name_offsets = offsets.into();
-        self.name_defs = entries.into();
-        self.name_bits = bits;
+        HashTable {
+            offsets,
+            entries,
+            bits,
+        }
+    }
+
+    pub fn set_name_table(&mut self, t: HashTable) {
+        self.name_offsets = t.offsets.into();
+        self.name_defs = t.entries.into();
+        self.name_bits = t.bits;
+    }
+
+    pub fn set_postings(&mut self, t: HashTable) {
+        self.post_offsets = t.offsets.into();
+        self.post_files = t.entries.into();
+        self.post_bits = t.bits;
     }
 
     /// Definition ids whose name is exactly `name`.
@@ -376,6 +406,83 @@ pub(crate) fn post_bucket(h: u32, bits: u32) -> usize {
 /// Bucket bits for a table of about `n` entries.
 pub(crate) fn post_bits_for(n: usize) -> u32 {
     (usize::BITS - n.leading_zeros()).clamp(8, MAX_POST_BITS)
+}
+
+/// A CSR hash table: `entries[offsets[b]..offsets[b + 1]]` belong to bucket `b` of `1 << bits`.
+#[derive(Debug)]
+pub(crate) struct HashTable {
+    pub offsets: Vec<u32>,
+    pub entries: Vec<u32>,
+    pub bits: u32,
+}
+
+/// Bucket bits for the name table of `n` definitions.
+fn name_bits_for(n: usize) -> u32 {
+    (usize::BITS - n.max(1).leading_zeros()).clamp(4, 26)
+}
+
+/// Merges two CSR tables with the same bucket count into one whose buckets are ascending and
+/// free of repeats: `old`'s values pass through `remap` (`None` drops one; the map must be
+/// monotonic), `fresh`'s are taken as they are (ascending per bucket, repeats allowed). One
+/// linear pass, so a refresh never re-sorts the whole table.
+pub(crate) fn merge_csr(
+    (old_off, old_vals): (&[u32], &[u32]),
+    remap: impl Fn(u32) -> Option<u32>,
+    (new_off, new_vals): (&[u32], &[u32]),
+) -> (Vec<u32>, Vec<u32>) {
+    let buckets = new_off.len().saturating_sub(1);
+    let mut out: Vec<u32> = Vec::with_capacity(old_vals.len() + new_vals.len());
+    let mut offsets: Vec<u32> = Vec::with_capacity(buckets + 1);
+    offsets.push(0);
+    let mut olds: Vec<u32> = Vec::new();
+    let range = |off: &[u32], b: usize| -> std::ops::Range<usize> {
+        match (off.get(b), off.get(b + 1)) {
+            (Some(&lo), Some(&hi)) if lo <= hi => lo as usize..hi as usize,
+            _ => 0..0,
+        }
+    };
+    for b in 0..buckets {
+        olds.clear();
+        olds.extend(
+            old_vals
+                .get(range(old_off, b))
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(|&v| remap(v)),
+        );
+        let news = new_vals.get(range(new_off, b)).unwrap_or(&[]);
+        let start = out.len();
+        let (mut i, mut j) = (0, 0);
+        loop {
+            let v = match (olds.get(i), news.get(j)) {
+                (Some(&a), Some(&c)) if a <= c => {
+                    i += 1;
+                    a
+                }
+                (_, Some(&c)) => {
+                    j += 1;
+                    c
+                }
+                (Some(&a), None) => {
+                    i += 1;
+                    a
+                }
+                (None, None) => break,
+            };
+            if out.len() == start || out.last() != Some(&v) {
+                out.push(v);
+            }
+        }
+        // Queries rely on ascending, unique values; a damaged old table must not break that.
+        if !out[start..].windows(2).all(|w| w[0] < w[1]) {
+            let mut v = out.split_off(start);
+            v.sort_unstable();
+            v.dedup();
+            out.extend_from_slice(&v);
+        }
+        offsets.push(out.len() as u32);
+    }
+    (offsets, out)
 }
 
 /// Builds a CSR table from (bucket, value) pairs; values keep their input order per bucket.

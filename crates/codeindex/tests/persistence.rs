@@ -215,3 +215,60 @@ int only_x;
     assert_eq!(idx.similar_names("mmREG_", 5).len(), 3);
     check(&idx);
 }
+
+/// A refresh replaces `index.bin` while an older `Index` still maps it: the old one keeps
+/// answering from its own snapshot, the new one sees the change, and what earlier writers left
+/// in the cache directory is swept, except a live writer's temp file.
+#[test]
+fn refresh_under_a_live_reader_and_sweep_of_leftovers() {
+    let tree = write_tree(TREE);
+    let cache = tempfile::tempdir().expect("cache");
+    let (old_idx, st) = open(tree.path(), cache.path());
+    let dir = st
+        .cache_file
+        .expect("persisted")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    // Leftovers of a writer that died (no such pid) and of one that is running (pid 1).
+    let dead = u32::MAX;
+    let me = std::process::id();
+    for name in [
+        format!("index.bin.retired.{dead}"),
+        format!("index.bin.tmp.{dead}"),
+        "index.bin.tmp.1".to_string(),
+    ] {
+        std::fs::write(dir.join(name), b"leftover").expect("leftover");
+    }
+
+    rewrite(
+        &tree.path().join("kernel/a.c"),
+        "int alpha2(void) { return 0; }\n",
+    );
+    let (new_idx, st) = open(tree.path(), cache.path());
+    assert_eq!(st.files_indexed, 1);
+    assert!(new_idx.lookup("alpha", None).is_empty());
+    assert_eq!(new_idx.lookup("alpha2", None)[0].file, "kernel/a.c");
+    // The old snapshot is intact although its file was replaced and is being deleted.
+    assert_eq!(old_idx.lookup("alpha", None)[0].file, "kernel/a.c");
+    assert!(old_idx.lookup("alpha2", None).is_empty());
+
+    let mut left: Vec<String> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with(&format!("index.bin.retired.{me}")))
+        .collect();
+    left.sort();
+    assert_eq!(left, ["index.bin", "index.bin.tmp.1"]);
+    drop((old_idx, new_idx));
+
+    // The replaced file is gone once its background deletion has run.
+    let retired = dir.join(format!("index.bin.retired.{me}"));
+    for _ in 0..200 {
+        if !retired.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(!retired.exists(), "replaced cache file never deleted");
+}
