@@ -2,7 +2,8 @@
 //!
 //! - [`flow`]: a small typed workflow engine ([`flow::Flow`], [`flow::Step`], [`flow::Key`]);
 //!   wiring errors surface when a flow is built, not halfway through a run.
-//! - [`cache`]: the content-addressed, reference-counted, crash-safe directory cache.
+//! - [`cache`]: the shared directory cache (the `dircache` crate, re-exported): checkouts and
+//!   builds live there next to the indexes `codeindex` keeps.
 //! - [`checkout`] and [`build`]: the `kernel-checkouter` and `kernel-builder` actions.
 //! - [`kcsan`]: the `assessment-kcsan` flow itself.
 //! - [`expert`]: the [`expert::Assessment`] every expert returns; [`static_expert`] is the
@@ -12,7 +13,7 @@
 //!
 //! Spans are recorded through the workspace's one trajectory model, [`agent::Trajectory`].
 pub mod build;
-pub mod cache;
+pub use dircache as cache;
 pub mod checkout;
 pub mod eval;
 pub mod expert;

@@ -72,7 +72,12 @@ pub struct Index {
     arch_dir: String,
     has_config: bool,
     store: Store,
+    /// Holds the index's cache entry (when it came from one) for as long as the index lives.
+    _lease: Option<dircache::Lease>,
 }
+
+/// The `dircache` kind under which indexes are kept (`<cache>/index/<hash>/data/index.bin`).
+const CACHE_KIND: &str = "index";
 
 /// `x86_64` and `i386` live in `arch/x86`, `aarch64` in `arch/arm64`.
 pub(crate) fn arch_dir(arch: &str) -> String {
@@ -119,7 +124,19 @@ impl Index {
     ) -> Result<(Index, BuildStats), IndexError> {
         let t0 = Instant::now();
         let p = prepare(tree, opts)?;
-        let dir = p.key.dir(cache_dir);
+        // A leased entry of the shared cache: never evicted while this index lives, and
+        // counted in the cache's size limit like checkouts and builds.
+        let cache = dircache::Cache::new(cache_dir);
+        let lease = match cache.get_or_create(CACHE_KIND, &p.key.description()) {
+            Ok(lease) => lease,
+            Err(e) => {
+                // An unusable cache costs speed, not correctness: index in memory.
+                tracing::warn!(error = %e, "index cache unavailable; indexing without it");
+                return Index::build(tree, opts, progress);
+            }
+        };
+        persist::remove_legacy_caches(&cache_dir.join(CACHE_KIND));
+        let dir = lease.path().to_path_buf();
         progress.message("loading index cache");
         // Verifying the cache and stat-ing the tree are independent: do them side by side.
         let (cached, entries) = rayon::join(|| persist::load(&dir, &p.key), || walk(&p.root));
@@ -128,7 +145,7 @@ impl Index {
         let ev = Evaluator {
             config: p.config.as_ref(),
         };
-        let (store, mut stats, cache_file) = match cached {
+        let (store, mut stats, cache_file, saved) = match cached {
             Some((old, path)) => {
                 let (plan, removed) = plan_refresh(&old, &entries);
                 let unchanged = removed == 0 && plan.iter().all(|s| matches!(s, Source::Reuse(_)));
@@ -140,7 +157,7 @@ impl Index {
                         loaded_from_cache: true,
                         ..BuildStats::default()
                     };
-                    (old, stats, Some(path))
+                    (old, stats, Some(path), false)
                 } else {
                     progress.message("re-indexing changed files");
                     let (st, a) = assemble(&p.root, &entries, &plan, Some(&old), &ev, progress);
@@ -158,7 +175,7 @@ impl Index {
                         loaded_from_cache: true,
                         ..BuildStats::default()
                     };
-                    (st, stats, Some(path))
+                    (st, stats, Some(path), true)
                 }
             }
             None => {
@@ -180,12 +197,19 @@ impl Index {
                     bytes_scanned: a.bytes,
                     ..BuildStats::default()
                 };
-                (st, stats, path)
+                let saved = path.is_some();
+                (st, stats, path, saved)
             }
         };
+        if saved && let Err(e) = lease.record_size()
+        {
+            tracing::warn!(error = %e, "could not record the index cache's size");
+        }
         stats.elapsed = t0.elapsed();
         stats.cache_file = cache_file;
-        Ok((Index::from_store(p.root, opts, store), stats))
+        let mut index = Index::from_store(p.root, opts, store);
+        index._lease = Some(lease);
+        Ok((index, stats))
     }
 
     /// In-memory build, no persistence.
@@ -220,6 +244,7 @@ impl Index {
             arch_dir: arch_dir(&opts.arch),
             has_config: opts.config.is_some(),
             store,
+            _lease: None,
         }
     }
 

@@ -36,14 +36,32 @@ pub(crate) struct CacheKey {
 }
 
 impl CacheKey {
-    pub fn dir(&self, cache_dir: &Path) -> PathBuf {
-        let mut h = xxhash_rust::xxh3::Xxh3::new();
-        h.update(self.root.as_bytes());
-        h.update(b"\0");
-        h.update(self.arch.as_bytes());
-        h.update(&self.config_hash.to_le_bytes());
-        h.update(&FORMAT_VERSION.to_le_bytes());
-        cache_dir.join("index").join(format!("{:016x}", h.digest()))
+    /// The description the index's `dircache` entry is keyed by: everything that must match,
+    /// the format version included, so a new scanner never reads an old cache and old caches
+    /// age out through the cache's LRU eviction.
+    pub fn description(&self) -> String {
+        format!(
+            "codeindex v{FORMAT_VERSION} tree {} arch {} config {:016x}",
+            self.root, self.arch, self.config_hash
+        )
+    }
+}
+
+/// Removes index caches of the layout before `dircache` entries (`index/<16 hex digits>/`
+/// holding `index.bin` directly): they are not cache entries, so eviction would never see them.
+pub(crate) fn remove_legacy_caches(kind_dir: &Path) {
+    let Ok(items) = std::fs::read_dir(kind_dir) else {
+        return;
+    };
+    for item in items.flatten() {
+        let name = item.file_name();
+        let legacy = name
+            .to_str()
+            .is_some_and(|n| n.len() == 16 && n.bytes().all(|b| b.is_ascii_hexdigit()));
+        if legacy && item.path().join("index.bin").is_file() {
+            tracing::info!(dir = %item.path().display(), "removing an index cache of the old layout");
+            let _ = std::fs::remove_dir_all(item.path());
+        }
     }
 }
 

@@ -526,7 +526,7 @@ read to 0xffffffff81000000 of 4 bytes by task 2 on cpu 1:\n peek+0x8/0x10 kernel
             .arg("assess")
             .arg(&report_path)
             .args(["--repo", repo.path().to_str().unwrap(), "--commit", commit])
-            .args(["--json", "--no-index"])
+            .arg("--json")
             .output()
             .unwrap();
         assert!(
@@ -535,21 +535,27 @@ read to 0xffffffff81000000 of 4 bytes by task 2 on cpu 1:\n peek+0x8/0x10 kernel
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    let checkouts = || {
+    let entries = |kind: &str| {
         assess::cache::Cache::new(cache.path())
             .entries()
             .into_iter()
-            .filter(|e| e.kind == "checkouts")
-            .count()
+            .filter(|e| e.kind == kind)
+            .collect::<Vec<_>>()
     };
 
     assess_at("first", "50");
     assert_eq!(
-        checkouts(),
+        entries("checkouts").len(),
         1,
         "the first checkout is kept under the default limit"
     );
-    // A limit of 0 evicts every checkout no job is using once this job is done.
+    // The checkout's index is a cache entry too, measured after it was written.
+    let index = entries("index");
+    assert_eq!(index.len(), 1, "{index:?}");
+    assert!(index[0].meta.size_bytes > 0, "{index:?}");
+    assert!(index[0].meta.description.contains("arch x86_64"), "{index:?}");
+    // A limit of 0 evicts every entry no job is using once this job is done.
     assess_at("main", "0");
-    assert_eq!(checkouts(), 0, "checkouts beyond the limit are evicted");
+    assert_eq!(entries("checkouts").len(), 0, "checkouts beyond the limit are evicted");
+    assert_eq!(entries("index").len(), 0, "indexes beyond the limit are evicted");
 }

@@ -256,6 +256,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &trajectory,
     );
     let assessment = result.map_err(flow_error)?;
+    // The flow holds this job's index (and so its cache lease): let go of it first, so that
+    // eviction weighs this job's entries like any other's — as the most recently used.
+    drop(flow);
     evict_over_limit(&opts.cache);
     if args.json {
         // The documented shape: the assessment's own fields at the top level
@@ -288,11 +291,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Default cap on checkouts and builds kept in the cache (`RACEJUDGE_CACHE_MAX_GB`).
+/// Default cap on the checkouts, builds and indexes kept in the cache (`RACEJUDGE_CACHE_MAX_GB`).
 const DEFAULT_CACHE_MAX_GB: u64 = 50;
 
-/// Evicts least-recently-used checkouts and builds beyond the configured size. Entries in use by
-/// another job are skipped; a failure only costs disk space, so it is logged, not fatal.
+/// Evicts least-recently-used checkouts, builds and indexes beyond the configured size. Entries in
+/// use by another job are skipped; a failure only costs disk space, so it is logged, not fatal.
 fn evict_over_limit(cache: &assess::cache::Cache) {
     let max_gb = std::env::var("RACEJUDGE_CACHE_MAX_GB")
         .ok()

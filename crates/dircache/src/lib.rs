@@ -14,6 +14,10 @@
 //! locked lease files and a crashed user's lease is recognisably stale (its lock died with it).
 //! Eviction ([`Cache::evict_to`]) removes unleased entries, least recently used first (last use is
 //! the metadata file's mtime), until the total size is under the limit.
+//!
+//! Most entries are filled once ([`Cache::get_or_fill`]); an entry its user keeps up to date in
+//! place (the code index, refreshed as its tree changes) is made with [`Cache::get_or_create`]
+//! and re-measured with [`Lease::record_size`], and is leased and evicted like the others.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -83,6 +87,51 @@ impl Lease {
     pub fn path(&self) -> &Path {
         &self.data
     }
+
+    /// Re-measures the entry after its user changed it (see [`Cache::get_or_create`]) and
+    /// records the size for eviction. The metadata file is replaced atomically under the
+    /// entry's lock, so concurrent readers see either the old size or the new one.
+    pub fn record_size(&self) -> Result<u64, CacheError> {
+        let Some(entry) = self.data.parent() else {
+            return Ok(0);
+        };
+        let (Some(dir), Some(hash)) = (entry.parent(), entry.file_name()) else {
+            return Ok(0);
+        };
+        let lock_path = dir.join(format!("{}.lock", hash.to_string_lossy()));
+        let lock = open_lock(&lock_path)?;
+        lock.lock().map_err(io_err(&lock_path))?;
+        let meta_path = entry.join(META);
+        let bytes = fs::read(&meta_path).map_err(io_err(&meta_path))?;
+        let mut meta: EntryMeta = serde_json::from_slice(&bytes).map_err(|e| CacheError::Io {
+            path: meta_path.clone(),
+            source: io::Error::other(e),
+        })?;
+        meta.size_bytes = dir_size(&self.data);
+        write_meta(&meta_path, &meta)?;
+        Ok(meta.size_bytes)
+    }
+}
+
+/// Writes an entry's metadata file through a temp file and a rename.
+fn write_meta(path: &Path, meta: &EntryMeta) -> Result<(), CacheError> {
+    let json = serde_json::to_vec_pretty(meta).map_err(|e| CacheError::Io {
+        path: path.to_path_buf(),
+        source: io::Error::other(e),
+    })?;
+    let tmp = path.with_extension(format!(
+        "json.tmp-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    fs::write(&tmp, json).map_err(io_err(&tmp))?;
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        CacheError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }
+    })
 }
 
 impl Drop for Lease {
@@ -173,12 +222,7 @@ impl Cache {
                 description: description.to_string(),
                 size_bytes: dir_size(&tmp.join(DATA)),
             };
-            let meta_path = tmp.join(META);
-            let json = serde_json::to_vec_pretty(&meta).map_err(|e| CacheError::Io {
-                path: meta_path.clone(),
-                source: io::Error::other(e),
-            })?;
-            fs::write(&meta_path, json).map_err(io_err(&meta_path))?;
+            write_meta(&tmp.join(META), &meta)?;
             fs::rename(&tmp, &entry).map_err(io_err(&entry))?;
             filled_now = true;
         }
@@ -187,6 +231,16 @@ impl Cache {
         touch(&entry.join(META));
         drop(lock);
         Ok(lease)
+    }
+
+    /// Leases the entry for `description`, creating it empty when missing, for a user that
+    /// keeps its contents up to date itself (the code index: refreshed in place as its tree
+    /// changes, so it cannot be a fill-once entry). The user must make its own writes safe for
+    /// readers (the index replaces its file atomically) and call [`Lease::record_size`] after
+    /// changing the entry, so that eviction counts it right. While leased such an entry is never
+    /// evicted; once unleased it is evicted least recently used first, like any other.
+    pub fn get_or_create(&self, kind: &str, description: &str) -> Result<Lease, CacheError> {
+        self.get_or_fill(kind, description, |_: &Path| Ok::<(), CacheError>(()))
     }
 
     fn take_lease(&self, dir: &Path, hash: &str, entry: &Path) -> Result<Lease, CacheError> {
@@ -513,5 +567,32 @@ mod tests {
             cache.get_or_fill("../x", "k", fill_with(1)),
             Err(CacheError::BadKind(_))
         ));
+    }
+
+    #[test]
+    fn in_place_entry_is_measured_kept_while_leased_then_evicted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Cache::new(tmp.path());
+        let lease = cache.get_or_create("index", "tree /k arch x86_64").unwrap();
+        assert!(lease.filled_now);
+        assert_eq!(cache.entries()[0].meta.size_bytes, 0);
+        // The user writes, then rewrites, its data in place and records the size each time.
+        fs::write(lease.path().join("index.bin"), vec![1u8; 300]).unwrap();
+        assert_eq!(lease.record_size().unwrap(), 300);
+        fs::write(lease.path().join("index.bin"), vec![1u8; 120]).unwrap();
+        assert_eq!(lease.record_size().unwrap(), 120);
+        assert_eq!(cache.entries()[0].meta.size_bytes, 120);
+        // Opening it again finds the same data, not a fresh entry.
+        let again = cache.get_or_create("index", "tree /k arch x86_64").unwrap();
+        assert!(!again.filled_now);
+        assert_eq!(fs::read(again.path().join("index.bin")).unwrap().len(), 120);
+        drop(again);
+
+        assert!(cache.evict_to(0).unwrap().is_empty(), "leased: kept");
+        drop(lease);
+        let evicted = cache.evict_to(0).unwrap();
+        assert_eq!(evicted.len(), 1);
+        assert_eq!(evicted[0].meta.description, "tree /k arch x86_64");
+        assert!(cache.entries().is_empty());
     }
 }
