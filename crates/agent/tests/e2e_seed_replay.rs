@@ -303,15 +303,7 @@ async fn seed_000_tool_sequence_replays_with_the_same_shape_on_the_real_tools() 
         .expect("the seed calls set-results");
 
     let index = tokio::task::spawn_blocking(move || {
-        Index::open(
-            &tree,
-            &IndexOptions {
-                arch: "x86_64".into(),
-                config: None,
-            },
-            &cache_root(),
-            &NoProgress,
-        )
+        Index::open(&tree, &IndexOptions::default(), &cache_root(), &NoProgress)
     })
     .await
     .unwrap()

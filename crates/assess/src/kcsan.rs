@@ -128,18 +128,23 @@ pub fn assessment_flow(opts: &FlowOptions) -> Result<Flow, FlowBuildError> {
         vec![INDEX.id()],
         move |ctx| {
             let src = ctx.input(KERNEL_SRC)?.clone();
-            // A `--build` vmlinux gives the experts' struct layouts exactly, from its DWARF.
-            let vmlinux = if build {
-                Some(ctx.input(KERNEL_OBJ)?.join("vmlinux")).filter(|p| p.is_file())
+            // A `--build` gives the experts' struct layouts exactly (vmlinux's DWARF) and the
+            // generated headers (`include/generated`, `arch/*/include/generated`) to the index.
+            let obj = if build {
+                Some(ctx.input(KERNEL_OBJ)?.clone())
             } else {
                 None
             };
+            let vmlinux = obj
+                .as_ref()
+                .map(|o| o.join("vmlinux"))
+                .filter(|p| p.is_file());
             let key = format!(
                 "{}|{:?}|{}|{:?}",
                 src.identity,
                 ctx.input(KERNEL_CONFIG)?,
                 ctx.input(ARCH)?,
-                vmlinux
+                obj
             );
             let known = prepared.lock().ok().and_then(|m| m.get(&key).cloned());
             if let Some(tree) = known {
@@ -150,6 +155,7 @@ pub fn assessment_flow(opts: &FlowOptions) -> Result<Flow, FlowBuildError> {
                 let opts = codeindex::IndexOptions {
                     arch: ctx.input(ARCH)?.clone(),
                     config: ctx.input(KERNEL_CONFIG)?.clone(),
+                    build_dir: obj.clone(),
                 };
                 // An index error (unreadable tree, full disk) degrades the analysis to file
                 // scans; a panic would be an indexer bug and is left to surface.
@@ -399,6 +405,85 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.kind(), FailureKind::Environment);
         assert!(err.to_string().contains("/nonexistent/linux"), "{err}");
+    }
+
+    /// `--build`: the builder's `O=` directory feeds the index its generated headers, so the
+    /// experts' tools find `include/generated` definitions at their tree paths.
+    #[test]
+    fn build_output_generated_headers_reach_the_index_and_tools() {
+        let src = tempfile::tempdir().unwrap();
+        // Like Kbuild where it matters: `O=` honoured, generated headers written there.
+        let makefile = "\
+O ?= .
+olddefconfig:
+\t@test -f $(O)/.config || echo 'CONFIG_DEFAULT=y' > $(O)/.config
+vmlinux:
+\t@mkdir -p $(O)/include/generated $(O)/arch/x86/include/generated/asm
+\t@echo '#define CONFIG_GEN_TEST 1' > $(O)/include/generated/autoconf.h
+\t@echo '#define __NR_gen_test 7' > $(O)/arch/x86/include/generated/asm/unistd_64.h
+\t@echo vmlinux > $(O)/vmlinux
+";
+        std::fs::write(src.path().join("Makefile"), makefile).unwrap();
+        std::fs::create_dir_all(src.path().join("kernel")).unwrap();
+        std::fs::write(
+            src.path().join("kernel/a.c"),
+            "#include <generated/autoconf.h>\nint a(void) { return CONFIG_GEN_TEST; }\n",
+        )
+        .unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let seen: Arc<Mutex<Option<Arc<SourceTree>>>> = Arc::default();
+        let opts = FlowOptions {
+            cache: Cache::new(cache.path()),
+            build: true,
+            jobs: 1,
+            use_index: true,
+            expert: Arc::new({
+                let seen = seen.clone();
+                move |tree, _| {
+                    *seen.lock().unwrap() = Some(tree);
+                    Err(StepError::internal(
+                        "the test only inspects the prepared tree",
+                    ))
+                }
+            }),
+        };
+        let flow = assessment_flow(&opts).unwrap();
+        let parsed = report::parse(
+            "BUG: KCSAN: data-race in a / a\n\nread to 0xffff888000000000 of 4 bytes by task 1 on cpu 0:\n a+0x1/0x2 kernel/a.c:2\n",
+        );
+        let report = parsed.reports.into_iter().next().expect("a report");
+        let _ = assess(
+            &flow,
+            report,
+            KernelSpec::Dir(src.path().to_path_buf()),
+            None,
+            "x86_64".into(),
+            &agent::Trajectory::default(),
+        );
+        let tree = seen.lock().unwrap().clone().expect("the expert step ran");
+        let index = tree.index().expect("indexed");
+        let build_dir = index.build_dir().expect("indexed with the build directory");
+        assert!(build_dir.starts_with(cache.path().canonicalize().unwrap()));
+        assert_eq!(
+            index.lookup("CONFIG_GEN_TEST", None)[0].file,
+            "include/generated/autoconf.h"
+        );
+        assert_eq!(index.lookup("__NR_gen_test", None).len(), 1);
+        let toolbox = tree.toolbox().expect("tools");
+        let out = toolbox
+            .call(
+                "codesearch-definition-source",
+                &serde_json::json!({"Name": "CONFIG_GEN_TEST"}),
+            )
+            .unwrap();
+        assert!(
+            out.to_string().contains("#define CONFIG_GEN_TEST 1"),
+            "{out}"
+        );
+        assert!(
+            !src.path().join("include/generated").exists(),
+            "nothing is generated inside the source tree"
+        );
     }
 
     #[test]

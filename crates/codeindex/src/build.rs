@@ -4,7 +4,7 @@
 //! whose (size, mtime) did not change, relocating their arena offsets and file ids, and rescans
 //! only the rest.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use rayon::prelude::*;
@@ -30,9 +30,75 @@ fn is_source(name: &str) -> bool {
     name.ends_with(".c") || name.ends_with(".h")
 }
 
-/// All `.c`/`.h` files under `root`, sorted by path. Hidden directories and symlinks are skipped
-/// (a symlink could point outside the tree).
-pub(crate) fn walk(root: &Path) -> Result<Vec<Entry>, IndexError> {
+/// Where an index's files are read from: the tree, plus (optionally) the `O=` directory of a
+/// build whose generated headers are indexed at their tree-relative paths.
+#[derive(Debug, Clone)]
+pub(crate) struct Roots {
+    pub tree: PathBuf,
+    pub build: Option<PathBuf>,
+}
+
+/// Whether `rel` is, or lies in, a generated-header directory: `include/generated` or
+/// `arch/<arch>/include/generated` (what Kbuild writes into the `O=` directory).
+pub(crate) fn is_generated(rel: &str) -> bool {
+    let in_generated = |p: &str| {
+        p.strip_prefix("include/generated")
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    in_generated(rel)
+        || rel
+            .strip_prefix("arch/")
+            .and_then(|rest| rest.split_once('/'))
+            .is_some_and(|(_, tail)| in_generated(tail))
+}
+
+impl Roots {
+    /// See [`crate::Index::base_for`].
+    pub fn base_for(&self, rel: &str) -> &Path {
+        match &self.build {
+            Some(build) if is_generated(rel) => build,
+            _ => &self.tree,
+        }
+    }
+
+    /// The generated-header directories present in the build directory, tree-relative.
+    pub fn generated_dirs(&self) -> Vec<String> {
+        let Some(build) = &self.build else {
+            return Vec::new();
+        };
+        let mut dirs = Vec::new();
+        if build.join("include/generated").is_dir() {
+            dirs.push("include/generated".to_string());
+        }
+        if let Ok(arches) = std::fs::read_dir(build.join("arch")) {
+            for a in arches.flatten() {
+                let rel = format!("arch/{}/include/generated", a.file_name().to_string_lossy());
+                if build.join(&rel).is_dir() {
+                    dirs.push(rel);
+                }
+            }
+        }
+        dirs.sort();
+        dirs
+    }
+}
+
+/// All `.c`/`.h` files of the tree (and the build directory's generated headers), sorted by
+/// path. Hidden directories and symlinks are skipped (a symlink could point outside the tree).
+pub(crate) fn walk(roots: &Roots) -> Result<Vec<Entry>, IndexError> {
+    let mut out = walk_tree(&roots.tree)?;
+    if let Some(build) = &roots.build {
+        // The build's copies win: drop any the tree has (an earlier in-tree build's), then add.
+        out.retain(|e| !is_generated(&e.rel));
+        for rel in roots.generated_dirs() {
+            walk_dir(&build.join(&rel), &rel, &mut out);
+        }
+        out.par_sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
+    }
+    Ok(out)
+}
+
+fn walk_tree(root: &Path) -> Result<Vec<Entry>, IndexError> {
     let top = std::fs::read_dir(root).map_err(|e| IndexError::io(root, e))?;
     let mut dirs = Vec::new();
     let mut out = Vec::new();
@@ -106,12 +172,13 @@ thread_local! {
     static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn scan_path(root: &Path, e: &Entry, ev: &Evaluator<'_>) -> (FileOut, u64) {
+fn scan_path(roots: &Roots, e: &Entry, ev: &Evaluator<'_>) -> (FileOut, u64) {
     use std::io::Read;
     READ_BUF.with(|buf| {
         let mut buf = buf.borrow_mut();
         buf.clear();
-        let res = std::fs::File::open(root.join(&e.rel)).and_then(|mut f| f.read_to_end(&mut buf));
+        let res = std::fs::File::open(roots.base_for(&e.rel).join(&e.rel))
+            .and_then(|mut f| f.read_to_end(&mut buf));
         match res {
             Ok(n) => (scan_file(&buf, ev), n as u64),
             Err(err) => {
@@ -136,7 +203,7 @@ pub(crate) struct AssembleStats {
 
 /// Builds a store for `entries`, reusing `old`'s records where `plan` says so.
 pub(crate) fn assemble(
-    root: &Path,
+    roots: &Roots,
     entries: &[Entry],
     plan: &[Source],
     old: Option<&Store>,
@@ -185,7 +252,7 @@ pub(crate) fn assemble(
             .enumerate()
             .map(|(i, e)| {
                 let r = match plan[base + i] {
-                    Source::Scan => Some(scan_path(root, e, ev)),
+                    Source::Scan => Some(scan_path(roots, e, ev)),
                     Source::Reuse(_) => None,
                 };
                 progress.inc(1);
@@ -426,5 +493,32 @@ fn build_postings(
         offsets,
         entries: out,
         bits,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_generated;
+
+    #[test]
+    fn generated_header_paths() {
+        for yes in [
+            "include/generated",
+            "include/generated/autoconf.h",
+            "arch/x86/include/generated",
+            "arch/x86/include/generated/asm/unistd_64.h",
+        ] {
+            assert!(is_generated(yes), "{yes}");
+        }
+        for no in [
+            "include/generatedx/a.h",
+            "include/linux/generated/a.h",
+            "arch/include/generated/a.h",
+            "arch/x86/include/generated2/a.h",
+            "kernel/include/generated/a.h",
+            "",
+        ] {
+            assert!(!is_generated(no), "{no}");
+        }
     }
 }

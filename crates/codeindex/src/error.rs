@@ -9,6 +9,8 @@ pub enum IndexError {
     TreeMissing(PathBuf),
     #[error("kernel tree {0} is not a directory")]
     NotADirectory(PathBuf),
+    #[error("kernel build directory {0} does not exist or is not a directory")]
+    BuildDirMissing(PathBuf),
     #[error("cannot read config file {path}: {source}")]
     Config {
         path: PathBuf,

@@ -52,13 +52,13 @@ mod scan;
 mod store;
 mod types;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 pub use error::IndexError;
 pub use types::*;
 
-use crate::build::{Source, assemble, walk};
+use crate::build::{Roots, Source, assemble, walk};
 use crate::cond::{Evaluator, KConfig};
 use crate::persist::CacheKey;
 use crate::store::Store;
@@ -66,7 +66,7 @@ use crate::store::Store;
 /// A kernel tree's index. `Send + Sync`; share it behind an `Arc`.
 #[derive(Debug)]
 pub struct Index {
-    root: PathBuf,
+    roots: Roots,
     arch: String,
     /// The directory under `arch/` for `arch` (`x86_64` → `x86`).
     arch_dir: String,
@@ -91,7 +91,7 @@ pub(crate) fn arch_dir(arch: &str) -> String {
 }
 
 struct Prepared {
-    root: PathBuf,
+    roots: Roots,
     config: Option<KConfig>,
     key: CacheKey,
 }
@@ -105,12 +105,26 @@ fn prepare(tree: &Path, opts: &IndexOptions) -> Result<Prepared, IndexError> {
     }
     let root = tree.canonicalize().map_err(|e| IndexError::io(tree, e))?;
     let config = opts.config.as_deref().map(KConfig::load).transpose()?;
+    let build = match &opts.build_dir {
+        Some(dir) if !dir.is_dir() => return Err(IndexError::BuildDirMissing(dir.clone())),
+        Some(dir) => Some(dir.canonicalize().map_err(|e| IndexError::io(dir, e))?),
+        None => None,
+    };
+    // An in-tree build's generated headers are already part of the tree.
+    let build = build.filter(|b| *b != root);
     let key = CacheKey {
         root: root.to_string_lossy().into_owned(),
         arch: opts.arch.clone(),
         config_hash: config.as_ref().map_or(0, |c| c.content_hash),
+        build_dir: build
+            .as_ref()
+            .map_or(String::new(), |b| b.to_string_lossy().into_owned()),
     };
-    Ok(Prepared { root, config, key })
+    Ok(Prepared {
+        roots: Roots { tree: root, build },
+        config,
+        key,
+    })
 }
 
 impl Index {
@@ -139,7 +153,7 @@ impl Index {
         let dir = lease.path().to_path_buf();
         progress.message("loading index cache");
         // Verifying the cache and stat-ing the tree are independent: do them side by side.
-        let (cached, entries) = rayon::join(|| persist::load(&dir, &p.key), || walk(&p.root));
+        let (cached, entries) = rayon::join(|| persist::load(&dir, &p.key), || walk(&p.roots));
         let entries = entries?;
         tracing::debug!(elapsed = ?t0.elapsed(), "cache loaded and tree walked");
         let ev = Evaluator {
@@ -160,7 +174,7 @@ impl Index {
                     (old, stats, Some(path), false)
                 } else {
                     progress.message("re-indexing changed files");
-                    let (st, a) = assemble(&p.root, &entries, &plan, Some(&old), &ev, progress);
+                    let (st, a) = assemble(&p.roots, &entries, &plan, Some(&old), &ev, progress);
                     tracing::debug!(elapsed = ?t0.elapsed(), "refresh assembled");
                     drop(old);
                     let path = persist::save(&dir, &p.key, &st)?;
@@ -181,7 +195,7 @@ impl Index {
             None => {
                 progress.message("indexing tree");
                 let plan: Vec<Source> = entries.iter().map(|_| Source::Scan).collect();
-                let (st, a) = assemble(&p.root, &entries, &plan, None, &ev, progress);
+                let (st, a) = assemble(&p.roots, &entries, &plan, None, &ev, progress);
                 let path = match persist::save(&dir, &p.key, &st) {
                     Ok(path) => Some(path),
                     Err(e) => {
@@ -201,13 +215,12 @@ impl Index {
                 (st, stats, path, saved)
             }
         };
-        if saved && let Err(e) = lease.record_size()
-        {
+        if saved && let Err(e) = lease.record_size() {
             tracing::warn!(error = %e, "could not record the index cache's size");
         }
         stats.elapsed = t0.elapsed();
         stats.cache_file = cache_file;
-        let mut index = Index::from_store(p.root, opts, store);
+        let mut index = Index::from_store(p.roots, opts, store);
         index._lease = Some(lease);
         Ok((index, stats))
     }
@@ -220,12 +233,12 @@ impl Index {
     ) -> Result<(Index, BuildStats), IndexError> {
         let t0 = Instant::now();
         let p = prepare(tree, opts)?;
-        let entries = walk(&p.root)?;
+        let entries = walk(&p.roots)?;
         let ev = Evaluator {
             config: p.config.as_ref(),
         };
         let plan: Vec<Source> = entries.iter().map(|_| Source::Scan).collect();
-        let (st, a) = assemble(&p.root, &entries, &plan, None, &ev, progress);
+        let (st, a) = assemble(&p.roots, &entries, &plan, None, &ev, progress);
         let stats = BuildStats {
             files_total: entries.len(),
             files_indexed: a.scanned,
@@ -234,12 +247,12 @@ impl Index {
             elapsed: t0.elapsed(),
             ..BuildStats::default()
         };
-        Ok((Index::from_store(p.root, opts, st), stats))
+        Ok((Index::from_store(p.roots, opts, st), stats))
     }
 
-    fn from_store(root: PathBuf, opts: &IndexOptions, store: Store) -> Index {
+    fn from_store(roots: Roots, opts: &IndexOptions, store: Store) -> Index {
         Index {
-            root,
+            roots,
             arch: opts.arch.clone(),
             arch_dir: arch_dir(&opts.arch),
             has_config: opts.config.is_some(),
@@ -250,7 +263,22 @@ impl Index {
 
     /// Canonical tree root.
     pub fn root(&self) -> &Path {
-        &self.root
+        &self.roots.tree
+    }
+    /// The canonical build directory whose generated headers are indexed, if any
+    /// ([`IndexOptions::build_dir`]).
+    pub fn build_dir(&self) -> Option<&Path> {
+        self.roots.build.as_deref()
+    }
+    /// The directory a tree-relative path is read from: the build directory for generated
+    /// headers (when indexed with one), else the tree. Callers still guard the path itself.
+    pub fn base_for(&self, rel: &str) -> &Path {
+        self.roots.base_for(rel)
+    }
+    /// Tree-relative generated-header directories that the build directory provides
+    /// (`include/generated`, `arch/x86/include/generated`, …); empty without one.
+    pub fn generated_dirs(&self) -> Vec<String> {
+        self.roots.generated_dirs()
     }
     pub fn arch(&self) -> &str {
         &self.arch

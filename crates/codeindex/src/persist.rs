@@ -21,7 +21,7 @@ use crate::store::{DefExt, DefRec, FieldRec, FileMeta, Pod, Sect, Store, Str};
 const MAGIC: &[u8; 8] = b"RJCIDX\0\0";
 /// Bump whenever the layout *or the scanning rules* change: a cache only stays valid for the
 /// scanner that wrote it.
-pub(crate) const FORMAT_VERSION: u32 = 6;
+pub(crate) const FORMAT_VERSION: u32 = 7;
 const ENDIAN: u32 = 0x0102_0304;
 const N_SECTIONS: usize = 10;
 /// Largest single write when saving (see `save`).
@@ -33,6 +33,8 @@ pub(crate) struct CacheKey {
     pub root: String,
     pub arch: String,
     pub config_hash: u64,
+    /// The build directory whose generated headers are indexed; empty for none.
+    pub build_dir: String,
 }
 
 impl CacheKey {
@@ -40,10 +42,15 @@ impl CacheKey {
     /// the format version included, so a new scanner never reads an old cache and old caches
     /// age out through the cache's LRU eviction.
     pub fn description(&self) -> String {
-        format!(
+        let mut d = format!(
             "codeindex v{FORMAT_VERSION} tree {} arch {} config {:016x}",
             self.root, self.arch, self.config_hash
-        )
+        );
+        if !self.build_dir.is_empty() {
+            d.push_str(" build ");
+            d.push_str(&self.build_dir);
+        }
+        d
     }
 }
 
@@ -67,7 +74,11 @@ pub(crate) fn remove_legacy_caches(kind_dir: &Path) {
 
 fn header(key: &CacheKey, st: &Store, sections: &[(u64, u64)]) -> Vec<u8> {
     let mut h = Vec::new();
-    for b in [key.root.as_bytes(), key.arch.as_bytes()] {
+    for b in [
+        key.root.as_bytes(),
+        key.arch.as_bytes(),
+        key.build_dir.as_bytes(),
+    ] {
         h.extend_from_slice(&(b.len() as u64).to_le_bytes());
         h.extend_from_slice(b);
     }
@@ -310,6 +321,7 @@ fn decode(map: &Arc<memmap2::Mmap>, key: &CacheKey) -> Option<Store> {
     let mut h = In { b: head, p: 0 };
     if h.bytes()? != key.root.as_bytes()
         || h.bytes()? != key.arch.as_bytes()
+        || h.bytes()? != key.build_dir.as_bytes()
         || h.u64()? != key.config_hash
     {
         return None;

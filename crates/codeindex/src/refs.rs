@@ -117,7 +117,7 @@ impl Index {
                     let mut src = buf.borrow_mut();
                     src.clear();
                     let rel = self.store.path(f);
-                    let ok = std::fs::File::open(self.root.join(rel))
+                    let ok = std::fs::File::open(self.base_for(rel).join(rel))
                         .and_then(|mut fh| std::io::Read::read_to_end(&mut fh, &mut src));
                     if ok.is_err() || finder.find(&src).is_none() {
                         return Vec::new();

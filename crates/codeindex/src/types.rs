@@ -15,6 +15,11 @@ pub struct IndexOptions {
     pub arch: String,
     /// A kernel `.config`; `None` leaves every conditional definition [`ConfigState::Unknown`].
     pub config: Option<PathBuf>,
+    /// The `O=` directory of a build of this tree (`assess --build`). Its generated headers
+    /// (`include/generated/**`, `arch/*/include/generated/**`) are indexed as if they sat in the
+    /// tree at the same relative path — where the build's include paths find them — and win
+    /// over same-named files in the tree.
+    pub build_dir: Option<PathBuf>,
 }
 
 impl Default for IndexOptions {
@@ -22,6 +27,7 @@ impl Default for IndexOptions {
         IndexOptions {
             arch: "x86_64".to_string(),
             config: None,
+            build_dir: None,
         }
     }
 }

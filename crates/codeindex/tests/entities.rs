@@ -428,7 +428,7 @@ void only_arm(void) {}
     assert_eq!(a[1].arch.as_deref(), Some("arm64"));
     let arm = IndexOptions {
         arch: "arm64".into(),
-        config: None,
+        ..IndexOptions::default()
     };
     let (_d2, idx2) = index_with(
         "//- arch/arm64/x.h\nvoid arch_thing(void) {}\n//- arch/x86/x.h\nvoid arch_thing(void) {}\n",

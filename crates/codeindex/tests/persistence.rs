@@ -136,7 +136,7 @@ fn cache_is_keyed_by_arch_and_config() {
     let (_, a) = open(tree.path(), cache.path());
     let arm = IndexOptions {
         arch: "arm64".into(),
-        config: None,
+        ..IndexOptions::default()
     };
     let (idx, b) = Index::open(tree.path(), &arm, cache.path(), &NoProgress).expect("open");
     assert!(!b.loaded_from_cache);
@@ -271,4 +271,108 @@ fn refresh_under_a_live_reader_and_sweep_of_leftovers() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert!(!retired.exists(), "replaced cache file never deleted");
+}
+
+/// `IndexOptions::build_dir`: the build's generated headers are indexed at their tree-relative
+/// paths (over a stale in-tree copy), read from the build directory by reference queries,
+/// refreshed when the build rewrites them, and give the cache a key of their own.
+#[test]
+fn generated_headers_of_a_build_directory() {
+    let tree = write_tree(
+        r#"
+//- kernel/a.c
+#include <generated/bounds.h>
+int nr_pageflags(void) { return NR_PAGEFLAGS; }
+//- include/generated/bounds.h
+#define STALE_IN_TREE 1
+"#,
+    );
+    let build = write_tree(
+        r#"
+//- include/generated/bounds.h
+#define NR_PAGEFLAGS 23
+static inline int gen_flags(void) { return NR_PAGEFLAGS; }
+//- arch/x86/include/generated/asm/syscalls_64.h
+#define __NR_gen_read 0
+//- arch/x86/kernel/not-generated.c
+int built_object_source(void) { return 0; }
+"#,
+    );
+    let cache = tempfile::tempdir().expect("cache");
+    let opts = IndexOptions {
+        build_dir: Some(build.path().to_path_buf()),
+        ..IndexOptions::default()
+    };
+    let (idx, st) = Index::open(tree.path(), &opts, cache.path(), &NoProgress).expect("open");
+    assert_eq!(st.files_total, 3, "{:?}", idx.files().collect::<Vec<_>>());
+    assert_eq!(
+        idx.files().collect::<Vec<_>>(),
+        [
+            "arch/x86/include/generated/asm/syscalls_64.h",
+            "include/generated/bounds.h",
+            "kernel/a.c"
+        ]
+    );
+    let d = &idx.lookup("NR_PAGEFLAGS", None)[0];
+    assert_eq!(
+        (d.file.as_str(), d.start_line),
+        ("include/generated/bounds.h", 1)
+    );
+    assert_eq!(idx.lookup("__NR_gen_read", None).len(), 1);
+    assert!(
+        idx.lookup("STALE_IN_TREE", None).is_empty(),
+        "the build's copy wins"
+    );
+    assert!(
+        idx.lookup("built_object_source", None).is_empty(),
+        "only generated headers"
+    );
+    assert_eq!(
+        idx.base_for("include/generated/bounds.h"),
+        build.path().canonicalize().unwrap()
+    );
+    assert_eq!(
+        idx.base_for("kernel/a.c"),
+        tree.path().canonicalize().unwrap()
+    );
+    assert_eq!(
+        idx.generated_dirs(),
+        ["arch/x86/include/generated", "include/generated"]
+    );
+    // References are lexed from the build directory's file.
+    assert_eq!(
+        callers(&idx, "NR_PAGEFLAGS"),
+        ["include/generated/bounds.h:2", "kernel/a.c:2"]
+    );
+    drop(idx);
+
+    // The build regenerates a header: only it is re-indexed.
+    rewrite(
+        &build.path().join("include/generated/bounds.h"),
+        "\n#define NR_PAGEFLAGS 24\n",
+    );
+    let (idx, st) = Index::open(tree.path(), &opts, cache.path(), &NoProgress).expect("open");
+    assert_eq!((st.files_indexed, st.files_reused), (1, 2));
+    assert_eq!(idx.lookup("NR_PAGEFLAGS", None)[0].start_line, 2);
+    drop(idx);
+
+    // Without the build directory it is another index: the tree's own copy, nothing generated.
+    let (idx, st) = Index::open(
+        tree.path(),
+        &IndexOptions::default(),
+        cache.path(),
+        &NoProgress,
+    )
+    .expect("open");
+    assert!(!st.loaded_from_cache);
+    assert_eq!(idx.lookup("STALE_IN_TREE", None).len(), 1);
+    assert!(idx.lookup("NR_PAGEFLAGS", None).is_empty());
+
+    // A build directory that does not exist is an error naming it.
+    let missing = IndexOptions {
+        build_dir: Some(tree.path().join("no-such-build")),
+        ..IndexOptions::default()
+    };
+    let err = Index::open(tree.path(), &missing, cache.path(), &NoProgress).unwrap_err();
+    assert!(err.to_string().contains("no-such-build"), "{err}");
 }

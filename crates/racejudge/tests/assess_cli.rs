@@ -553,9 +553,20 @@ read to 0xffffffff81000000 of 4 bytes by task 2 on cpu 1:\n peek+0x8/0x10 kernel
     let index = entries("index");
     assert_eq!(index.len(), 1, "{index:?}");
     assert!(index[0].meta.size_bytes > 0, "{index:?}");
-    assert!(index[0].meta.description.contains("arch x86_64"), "{index:?}");
+    assert!(
+        index[0].meta.description.contains("arch x86_64"),
+        "{index:?}"
+    );
     // A limit of 0 evicts every entry no job is using once this job is done.
     assess_at("main", "0");
-    assert_eq!(entries("checkouts").len(), 0, "checkouts beyond the limit are evicted");
-    assert_eq!(entries("index").len(), 0, "indexes beyond the limit are evicted");
+    assert_eq!(
+        entries("checkouts").len(),
+        0,
+        "checkouts beyond the limit are evicted"
+    );
+    assert_eq!(
+        entries("index").len(),
+        0,
+        "indexes beyond the limit are evicted"
+    );
 }

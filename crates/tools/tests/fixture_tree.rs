@@ -529,3 +529,86 @@ fn every_spec_has_flat_described_schemas() {
     }
     assert_eq!(tools::specs().len(), 9);
 }
+
+/// With a build directory (`assess --build`), the tools read its generated headers at their
+/// tree paths — and still refuse a symlink that leaves the build directory.
+#[test]
+fn generated_headers_of_a_build_are_read_at_their_tree_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tree");
+    copy_dir(&fixture_dir(), &root);
+    let build = dir.path().join("build");
+    std::fs::create_dir_all(build.join("include/generated")).unwrap();
+    std::fs::create_dir_all(build.join("arch/x86/include/generated/asm")).unwrap();
+    std::fs::write(
+        build.join("include/generated/autoconf.h"),
+        "/* generated */\n#define CONFIG_SMP 1\n#define CONFIG_NR_CPUS 64\n",
+    )
+    .unwrap();
+    std::fs::write(
+        build.join("arch/x86/include/generated/asm/unistd_64.h"),
+        "#define __NR_read 0\n",
+    )
+    .unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.h"), "#define SECRET 1\n").unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.h"),
+        build.join("include/generated/evil.h"),
+    )
+    .unwrap();
+    let opts = IndexOptions {
+        build_dir: Some(build.clone()),
+        ..IndexOptions::default()
+    };
+    let (index, _) = Index::build(&root, &opts, &NoProgress).unwrap();
+    let f = Fixture {
+        _dir: dir,
+        root,
+        tools: tools::toolbox_with(Arc::new(index), ToolOptions::default()),
+    };
+
+    let def = call(
+        &f,
+        "codesearch-definition-source",
+        json!({"Name": "CONFIG_NR_CPUS"}),
+    );
+    assert_eq!(
+        s(&def, "SourceFile"),
+        "include/generated/autoconf.h",
+        "{def}"
+    );
+    assert!(
+        s(&def, "SourceCode").contains("#define CONFIG_NR_CPUS 64"),
+        "{def}"
+    );
+    let read = call(
+        &f,
+        "read-file",
+        json!({"File": "include/generated/autoconf.h", "FirstLine": 2, "LineCount": 1}),
+    );
+    assert!(s(&read, "Contents").contains("CONFIG_SMP 1"), "{read}");
+    let grep = call(&f, "grepper", json!({"Expression": "__NR_read"}));
+    assert!(
+        s(&grep, "Output").contains("arch/x86/include/generated/asm/unistd_64.h"),
+        "{grep}"
+    );
+    // The directories only the build has are listed where the tree's include paths put them.
+    let include = call(&f, "codesearch-dir-index", json!({"Dir": "include"}));
+    let subdirs: Vec<&str> = include["Subdirs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(subdirs, ["generated", "linux"], "{include}");
+    let generated = call(
+        &f,
+        "codesearch-dir-index",
+        json!({"Dir": "include/generated"}),
+    );
+    assert!(generated.to_string().contains("autoconf.h"), "{generated}");
+    // A symlink out of the build directory is refused like one out of the tree.
+    let err = call_err(&f, "read-file", json!({"File": "include/generated/evil.h"}));
+    assert!(matches!(err, ToolError::PathEscape { .. }), "{err}");
+}

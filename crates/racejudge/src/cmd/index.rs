@@ -32,6 +32,10 @@ pub struct KernelArgs {
     /// when it describes the type, from source otherwise.
     #[arg(long)]
     pub vmlinux: Option<PathBuf>,
+    /// The O= directory of a build of this tree: its generated headers (include/generated,
+    /// arch/*/include/generated) are indexed, and the tools read them, at their tree paths.
+    #[arg(long)]
+    pub build_dir: Option<PathBuf>,
 }
 
 impl KernelArgs {
@@ -39,6 +43,7 @@ impl KernelArgs {
         IndexOptions {
             arch: self.arch.clone(),
             config: self.config.clone(),
+            build_dir: self.build_dir.clone(),
         }
     }
 
@@ -81,6 +86,14 @@ pub fn open(
         return Err(exit::bad_input(format!(
             "--config {} is not a file",
             config.display()
+        )));
+    }
+    if let Some(dir) = &args.build_dir
+        && !dir.is_dir()
+    {
+        return Err(exit::bad_input(format!(
+            "--build-dir {} is not a directory",
+            dir.display()
         )));
     }
     let cache = crate::paths::cache_dir();

@@ -38,6 +38,9 @@ pub struct Args {
     /// A built kernel with debug info (vmlinux, or a `.o`): struct layouts from its DWARF.
     #[arg(long)]
     pub vmlinux: Option<std::path::PathBuf>,
+    /// The O= directory of a build of this tree: its generated headers are indexed and readable.
+    #[arg(long)]
+    pub build_dir: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -75,6 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         config: args.config,
         arch: args.arch,
         vmlinux: args.vmlinux,
+        build_dir: args.build_dir,
     };
     let toolbox = super::index::toolbox(&kernel)?;
     match toolbox.call(&name, &tool_args) {

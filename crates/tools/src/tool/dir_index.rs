@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::Ctx;
 use crate::schema::{parse_args, to_json, tool_spec};
-use crate::{Tool, ToolError, ToolSpec, path_guard};
+use crate::{Tool, ToolError, ToolSpec};
 
 pub const NAME: &str = "codesearch-dir-index";
 
@@ -67,7 +67,7 @@ impl Tool for DirIndex {
 
     fn execute(&self, args: &Value) -> Result<Value, ToolError> {
         let args: Args = parse_args(NAME, args)?;
-        let tp = path_guard::resolve(self.0.index.root(), &args.dir)?;
+        let tp = self.0.resolve(&args.dir)?;
         let meta = std::fs::metadata(&tp.abs).map_err(|_| {
             ToolError::NotFound(format!("the directory does not exist: {}", tp.rel))
         })?;
@@ -94,13 +94,26 @@ impl Tool for DirIndex {
             } else {
                 format!("{}/{name}", tp.rel)
             };
-            let Ok(resolved) = path_guard::resolve(self.0.index.root(), &child) else {
+            let Ok(resolved) = self.0.resolve(&child) else {
                 continue;
             };
             match std::fs::metadata(&resolved.abs) {
                 Ok(m) if m.is_dir() => subdirs.push(name),
                 Ok(_) if listed(&name) => files.push((name, child)),
                 _ => {}
+            }
+        }
+        // Generated-header directories only the build directory has (`include/generated`).
+        for generated in self.0.index.generated_dirs() {
+            let below = if tp.rel.is_empty() {
+                Some(generated.as_str())
+            } else {
+                generated.strip_prefix(&format!("{}/", tp.rel))
+            };
+            if let Some(first) = below.and_then(|b| b.split('/').next())
+                && !subdirs.iter().any(|d| d == first)
+            {
+                subdirs.push(first.to_string());
             }
         }
         subdirs.sort();

@@ -97,7 +97,7 @@ impl Tool for Grepper {
         }
         let kept = AtomicUsize::new(0);
         let total = AtomicUsize::new(0);
-        let root = self.0.index.root();
+        let ctx = &self.0;
         let files_with = AtomicUsize::new(0);
         let per_file: Vec<(&str, Vec<(u64, String)>)> = files
             .par_iter()
@@ -106,7 +106,7 @@ impl Tool for Grepper {
                 |searcher, file| {
                     let mut hits = Vec::new();
                     let mut any = false;
-                    let Ok(tp) = path_guard::resolve(root, file) else {
+                    let Ok(tp) = ctx.resolve(file) else {
                         return (*file, hits);
                     };
                     let result = searcher.search_path(

@@ -36,9 +36,16 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// Resolves a caller's path inside the tree — or, for a generated header of a build the
+    /// index was given, inside that build directory (see [`Index::base_for`]).
+    pub fn resolve(&self, path: &str) -> Result<TreePath, ToolError> {
+        let rel = path_guard::normalise(path)?;
+        path_guard::resolve(self.index.base_for(&rel), &rel)
+    }
+
     /// Resolves a caller's file path; it must exist and be a regular file.
     pub fn existing_file(&self, tool: &str, path: &str) -> Result<TreePath, ToolError> {
-        let tp = path_guard::resolve(self.index.root(), path)?;
+        let tp = self.resolve(path)?;
         if tp.rel.is_empty() {
             return Err(ToolError::BadArguments {
                 tool: tool.to_string(),
@@ -82,7 +89,7 @@ impl Ctx {
 
     /// Lines of a file the index named (trusted to be inside the tree, still checked).
     pub fn lines_of(&self, rel: &str) -> Result<Vec<String>, ToolError> {
-        let tp = path_guard::resolve(self.index.root(), rel)?;
+        let tp = self.resolve(rel)?;
         self.lines(&tp)
     }
 
