@@ -196,16 +196,42 @@ impl Trajectory {
             agent: agent.to_string(),
             event,
         };
+        let Ok(clean) = scrubbed(&entry) else { return };
+        let entry = clean.unwrap_or(entry);
         for sink in &self.inner.sinks {
             deliver(|| sink.transcript(&entry), "transcript entry", span_seq);
         }
     }
 
     fn emit(&self, span: &Span) {
+        let Ok(clean) = scrubbed(span) else { return };
+        let span = clean.as_ref().unwrap_or(span);
         for sink in &self.inner.sinks {
             deliver(|| sink.span(span), "span", span.seq);
         }
     }
+}
+
+/// An event that held an API key but could not be rebuilt without it; it is dropped.
+struct Unrecordable;
+
+/// `event` with every API key this process connected with replaced by `[REDACTED]`, or
+/// `Ok(None)` when it holds none. Checked here, once, for every sink: a key a user pasted into a
+/// report, or one a model repeated, would otherwise be written into the trajectory verbatim.
+fn scrubbed<T: serde::Serialize + serde::de::DeserializeOwned>(
+    event: &T,
+) -> Result<Option<T>, Unrecordable> {
+    let Ok(json) = serde_json::to_string(event) else {
+        return Ok(None);
+    };
+    let Some(clean) = llm::redact_known_secrets(&json) else {
+        return Ok(None);
+    };
+    serde_json::from_str(&clean).map(Some).map_err(|err| {
+        // Only a key cut through a JSON escape could get here; never record the original.
+        tracing::warn!(%err, "dropped a trajectory event that held an API key");
+        Unrecordable
+    })
 }
 
 fn deliver(mut send: impl FnMut() -> Result<(), SinkError>, what: &str, seq: u64) {

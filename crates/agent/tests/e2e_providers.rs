@@ -112,13 +112,17 @@ impl Tool for Grepper {
 }
 
 fn expert() -> Agent {
+    expert_with_prompt(REPORT)
+}
+
+fn expert_with_prompt(prompt: &str) -> Agent {
     let tools = ToolBox::new()
         .with(Arc::new(ReadFile))
         .with(Arc::new(Grepper));
     Agent::new(
         "expert",
         "You judge whether KCSAN data races are benign.",
-        REPORT,
+        prompt,
         tools,
     )
     .with_outputs(json!({
@@ -1041,8 +1045,6 @@ fn every_provider_has_a_kit() {
 
 /// A provider that echoes the key in an error body (as Gemini does for an invalid key): the
 /// recorded exchange keeps the body, with the key redacted, and neither file holds the key.
-/// (Conversation content is recorded verbatim: a key the user pasted into a prompt, or that a
-/// model repeated, is not scrubbed; crate `llm` redacts exchanges, errors and logs only.)
 async fn echoed_key_is_redacted(kit: Kit) {
     let echo = format!(
         "API key not valid: {}. Please pass a valid API key.",
@@ -1081,6 +1083,54 @@ async fn echoed_key_is_redacted(kit: Kit) {
     let first = exchanges[0].1.response_body.as_ref().unwrap().to_string();
     assert!(first.contains("API key not valid: [REDACTED]"), "{first}");
     assert!(exchanges[0].1.outcome.contains("[REDACTED]"));
+}
+
+/// A key the user pasted into the report and the model then repeats — in a tool call's
+/// arguments and in its answer — is scrubbed from every span and transcript entry, whichever
+/// sink records them.
+async fn pasted_and_repeated_key_is_redacted(kit: Kit) {
+    let prompt = format!("{REPORT}\n(my config: GEMINI_API_KEY={})\n", kit.key());
+    let script = vec![
+        kit.calls(1, &[("grepper", json!({"Expression": kit.key()}))]),
+        kit.calls(2, &[("set-results", harmful_outputs())]),
+        kit.text(&format!(
+            "{HARMFUL_REPLY}\n\nAlso, your key {} is exposed.",
+            kit.key()
+        )),
+    ];
+    let server = FakeServer::start(script).await;
+    let model = kit.connect(&server, "e2e-model");
+    let rec = record(&expert_with_prompt(&prompt), model.as_ref()).await;
+    assert!(rec.outcome.is_ok(), "{:?}", rec.outcome.as_ref().err());
+    let trajectory = std::fs::read_to_string(&rec.trajectory_file).unwrap();
+    let transcript = std::fs::read_to_string(transcript_path(&rec.trajectory_file)).unwrap();
+    for (what, text) in [("trajectory", &trajectory), ("transcript", &transcript)] {
+        assert!(
+            !text.contains(kit.key()),
+            "{}: the {what} leaks the key",
+            kit.name()
+        );
+    }
+    // What was scrubbed is marked, in the tool call's arguments and in the final reply.
+    let tool = rec
+        .spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Tool && s.name == "grepper")
+        .expect("grepper span");
+    let args = tool.args.as_ref().expect("recorded arguments").to_string();
+    assert!(args.contains("[REDACTED]"), "{args}");
+    assert!(
+        trajectory.contains("your key [REDACTED] is exposed"),
+        "{}",
+        kit.name()
+    );
+}
+
+#[tokio::test]
+async fn keys_pasted_into_a_report_or_repeated_by_a_model_are_redacted() {
+    for kit in KITS {
+        pasted_and_repeated_key_is_redacted(kit).await;
+    }
 }
 
 #[tokio::test]

@@ -42,6 +42,7 @@ pub use args::{MALFORMED_ARGS_KEY, malformed_args, malformed_raw};
 pub use config::{
     ConfigFile, Provider, ProviderConfig, RetryPolicy, Secret, detect_from_env, detect_with,
 };
+pub use redact::redact_known_secrets;
 pub use types::*;
 pub use window::{DEFAULT_CONTEXT_WINDOW, context_window_for};
 
@@ -49,6 +50,9 @@ pub use window::{DEFAULT_CONTEXT_WINDOW, context_window_for};
 /// base URL, key presence). No network traffic happens here.
 pub fn connect(config: ProviderConfig) -> Result<Arc<dyn ChatModel>, LlmError> {
     config.validate()?;
+    if let Some(key) = &config.api_key {
+        redact::register_secret(key.expose());
+    }
     let model: Arc<dyn ChatModel> = match config.provider {
         Provider::Gemini => Arc::new(transport::Adapter::new(
             gemini::GeminiWire::new(&config)?,

@@ -5,9 +5,47 @@
 //! this is the second line of defence: it covers servers or proxies that echo the key back in an
 //! error body, and prompts that happen to contain it.
 
+use std::sync::RwLock;
+
 use serde_json::Value;
 
 use crate::LlmError;
+
+/// Every API key a provider was connected with in this process (see [`connect`]), so that
+/// recorders outside this crate (trajectories, and any store after them) can scrub them too:
+/// a key a user pastes into a report, or one a model repeats, must not land in a span.
+///
+/// [`connect`]: crate::connect
+static KNOWN_SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Keys shorter than this are not real API keys (test doubles such as `"k"`); replacing them
+/// everywhere would mangle ordinary text.
+const MIN_SECRET_LEN: usize = 8;
+
+/// Remembers `secret` for [`redact_known_secrets`].
+pub(crate) fn register_secret(secret: &str) {
+    if secret.len() < MIN_SECRET_LEN {
+        return;
+    }
+    let mut known = KNOWN_SECRETS.write().unwrap_or_else(|p| p.into_inner());
+    if !known.iter().any(|k| k == secret) {
+        known.push(secret.to_string());
+    }
+}
+
+/// `text` with every API key this process connected with replaced by `[REDACTED]`; `None`
+/// when there was nothing to replace (the common case costs one substring search per key).
+pub fn redact_known_secrets(text: &str) -> Option<String> {
+    let known = KNOWN_SECRETS.read().unwrap_or_else(|p| p.into_inner());
+    let mut out: Option<String> = None;
+    for secret in known.iter() {
+        let current = out.as_deref().unwrap_or(text);
+        if current.contains(secret.as_str()) {
+            out = Some(current.replace(secret.as_str(), REDACTED));
+        }
+    }
+    out
+}
 
 pub(crate) const REDACTED: &str = "[REDACTED]";
 

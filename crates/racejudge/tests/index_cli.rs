@@ -74,6 +74,76 @@ fn index_with_a_missing_config_exits_2() {
 }
 
 #[test]
+fn index_with_a_missing_build_dir_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = racejudge()
+        .args(["index", "--kernel"])
+        .arg(dir.path())
+        .args(["--build-dir", "/nonexistent/obj"])
+        .env("RACEJUDGE_CACHE_DIR", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--build-dir /nonexistent/obj"), "{err}");
+}
+
+/// `--build-dir`: the build's generated headers count as files of the tree, and `tool` reads
+/// them at their tree paths.
+#[test]
+fn index_and_tool_with_a_build_dir_see_generated_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    let obj = dir.path().join("obj");
+    std::fs::create_dir_all(tree.join("kernel")).unwrap();
+    std::fs::write(tree.join("kernel/a.c"), "int a(void) { return 0; }\n").unwrap();
+    std::fs::create_dir_all(obj.join("include/generated")).unwrap();
+    std::fs::write(
+        obj.join("include/generated/bounds.h"),
+        "#define NR_PAGEFLAGS 23\n",
+    )
+    .unwrap();
+    let out = racejudge()
+        .args(["index", "--json", "--kernel"])
+        .arg(&tree)
+        .arg("--build-dir")
+        .arg(&obj)
+        .env("RACEJUDGE_CACHE_DIR", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["stats"]["files_total"], 2, "{doc}");
+    assert_eq!(doc["counts"]["macros"], 1, "{doc}");
+    let out = racejudge()
+        .args(["tool", "read-file", "--kernel"])
+        .arg(&tree)
+        .arg("--build-dir")
+        .arg(&obj)
+        .args(["--args", r#"{"File": "include/generated/bounds.h"}"#])
+        .env("RACEJUDGE_CACHE_DIR", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        doc["Contents"]
+            .as_str()
+            .unwrap()
+            .contains("NR_PAGEFLAGS 23"),
+        "{doc}"
+    );
+}
+
+#[test]
 fn bench_index_reports_every_measurement_as_json() {
     let dir = tempfile::tempdir().unwrap();
     let tree = dir.path().join("tree");

@@ -612,3 +612,58 @@ fn generated_headers_of_a_build_are_read_at_their_tree_paths() {
     let err = call_err(&f, "read-file", json!({"File": "include/generated/evil.h"}));
     assert!(matches!(err, ToolError::PathEscape { .. }), "{err}");
 }
+
+/// A `static` function is its file's own: with that file as ContextFile, find-references shows
+/// only its references there, and says so; without ContextFile, or for a `static inline` in a
+/// header (shared by every includer), every same-named reference in the tree is shown.
+#[test]
+fn find_references_confines_a_static_to_its_context_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let files = [
+        (
+            "drivers/a.c",
+            "static int helper(void)\n{\n\treturn 1;\n}\n\nint a_probe(void)\n{\n\treturn helper() + shared();\n}\n",
+        ),
+        (
+            "drivers/b.c",
+            "static int helper(void)\n{\n\treturn 2;\n}\n\nint b_probe(void)\n{\n\treturn helper() + shared();\n}\n",
+        ),
+        (
+            "include/s.h",
+            "static inline int shared(void)\n{\n\treturn 0;\n}\n",
+        ),
+    ];
+    for (path, text) in files {
+        std::fs::create_dir_all(root.join(path).parent().unwrap()).unwrap();
+        std::fs::write(root.join(path), text).unwrap();
+    }
+    let (index, _) = Index::build(&root, &IndexOptions::default(), &NoProgress).unwrap();
+    let f = Fixture {
+        _dir: dir,
+        root,
+        tools: tools::toolbox_with(Arc::new(index), ToolOptions::default()),
+    };
+    let refs = |args: Value| -> (Vec<String>, Value) {
+        let out = call(&f, "codesearch-find-references", args);
+        let places = out["References"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| format!("{}:{}", s(r, "SourceFile"), r["SourceLine"]))
+            .collect();
+        (places, out)
+    };
+
+    let (scoped, out) = refs(json!({"Name": "helper", "ContextFile": "drivers/b.c"}));
+    assert_eq!(scoped, ["drivers/b.c:8"], "{out}");
+    assert_eq!(out["Total"], 1);
+    assert!(s(&out, "Note").contains("static in drivers/b.c"), "{out}");
+
+    let (all, out) = refs(json!({"Name": "helper"}));
+    assert_eq!(all, ["drivers/a.c:8", "drivers/b.c:8"], "{out}");
+    assert!(out.get("Note").is_none(), "{out}");
+
+    let (shared, _) = refs(json!({"Name": "shared", "ContextFile": "drivers/a.c"}));
+    assert_eq!(shared, ["drivers/a.c:8", "drivers/b.c:8"]);
+}

@@ -25,7 +25,7 @@ const MAX_LINE_TEXT: usize = 160;
 pub struct Args {
     /// Name to find: a function, global variable, macro, type, or a field as "struct_name::field_name" (e.g. "file::private_data").
     pub name: String,
-    /// Source file that references the entity; accepted for compatibility, references are found tree-wide.
+    /// Source file that references the entity. When the name is a `static` function or variable defined in this .c file, only this file's references are returned (same-named statics elsewhere are other entities); otherwise references are found tree-wide.
     #[serde(default, alias = "SourceFile")]
     pub context_file: Option<String>,
     /// Only references in files whose path starts with this, e.g. "net/smc/".
@@ -127,9 +127,16 @@ impl Tool for FindReferences {
             });
         }
         let prefix = path_guard::normalise_optional(args.source_tree_prefix.as_deref())?;
+        let context = path_guard::normalise_optional(args.context_file.as_deref())?;
+        let file_scope = self.file_scope(&name, context.as_deref());
         let query = RefQuery {
             name: name.clone(),
-            path_prefix: prefix.clone(),
+            path_prefix: match &file_scope {
+                Some(file) if prefix.as_deref().is_none_or(|p| file.starts_with(p)) => {
+                    Some(file.clone())
+                }
+                _ => prefix.clone(),
+            },
             limit: FETCH_LIMIT,
         };
         let results =
@@ -144,6 +151,13 @@ impl Tool for FindReferences {
             self.check_exists(&name)?;
         }
         let mut refs = results.references;
+        let mut total = results.total;
+        if let Some(file) = &file_scope {
+            // The query's prefix may also match longer paths; keep exactly the one file.
+            let fetched = refs.len();
+            refs.retain(|r| &r.file == file);
+            total -= fetched - refs.len();
+        }
         // Stable: keeps the index's file/line order within each group.
         refs.sort_by_key(|r| r.resolution != Resolution::Exact);
         let snippet_lines = args
@@ -184,9 +198,13 @@ impl Tool for FindReferences {
                 + item.referencing_entity_name.len()
                 + item.source_snippet.as_ref().map_or(0, String::len)
         });
-        let total = results.total;
         let truncated = shown.len() < total;
-        let note = truncated.then(|| {
+        let scope_note = file_scope.as_ref().map(|file| {
+            format!(
+                "{name} is static in {file}: only that file's references are shown (a {name} elsewhere is another entity); omit ContextFile to search the whole tree"
+            )
+        });
+        let truncation_note = truncated.then(|| {
             let mut hint = format!("{} more references not shown", total - shown.len());
             if prefix.is_none() {
                 hint.push_str("; pass SourceTreePrefix (e.g. the directory of the racing functions) to narrow");
@@ -197,6 +215,10 @@ impl Tool for FindReferences {
             }
             hint
         });
+        let note = match (scope_note, truncation_note) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        };
         to_json(&Output {
             references: shown,
             total,
@@ -207,6 +229,20 @@ impl Tool for FindReferences {
 }
 
 impl FindReferences {
+    /// The file a name's references are confined to: the context file, when the definition the
+    /// index picks for it there is a `static` function or variable of that very `.c` file (a
+    /// `static` in a header is shared by every includer, so it is not confined).
+    fn file_scope(&self, name: &str, context: Option<&str>) -> Option<String> {
+        let context = context?;
+        if name.contains("::") || !context.ends_with(".c") {
+            return None;
+        }
+        let defs = self.0.index.lookup(name, Some(context));
+        let best = defs.first()?;
+        let confinable = matches!(best.kind, EntityKind::Function | EntityKind::GlobalVariable);
+        (confinable && best.is_static && best.file == context).then(|| best.file.clone())
+    }
+
     /// Zero references: say so plainly when the entity exists, "does not exist" when it does not.
     fn check_exists(&self, name: &str) -> Result<(), ToolError> {
         let (target, kinds): (&str, &[EntityKind]) = match name.split_once("::") {
