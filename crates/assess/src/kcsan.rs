@@ -36,6 +36,14 @@ pub struct KernelSrc {
     _lease: Option<crate::checkout::Checkout>,
 }
 
+/// A kernel build (`--build`): its `O=` directory, leased from the cache for as long as anything
+/// holds this — the prepared tree does, as its DWARF and generated headers are read from there.
+#[derive(Debug)]
+pub struct KernelObj {
+    pub path: PathBuf,
+    _lease: crate::cache::Lease,
+}
+
 /// Makes the expert once the source is ready. The [`agent::RunContext`] nests under the `expert`
 /// action span, so an expert that runs an agent records into the flow's trajectory.
 pub type ExpertFactory = Arc<
@@ -47,7 +55,7 @@ pub const KERNEL: Key<KernelSpec> = Key::new("Kernel");
 pub const KERNEL_CONFIG: Key<Option<PathBuf>> = Key::new("KernelConfig");
 pub const ARCH: Key<String> = Key::new("TargetArch");
 pub const KERNEL_SRC: Key<Arc<KernelSrc>> = Key::new("KernelSrc");
-pub const KERNEL_OBJ: Key<PathBuf> = Key::new("KernelObj");
+pub const KERNEL_OBJ: Key<Arc<KernelObj>> = Key::new("KernelObj");
 pub const INDEX: Key<Arc<SourceTree>> = Key::new("Index");
 pub const RAW: Key<Assessment> = Key::new("ExplanationRaw");
 pub const RESULT: Key<Assessment> = Key::new("Assessment");
@@ -130,11 +138,12 @@ pub fn assessment_flow(opts: &FlowOptions) -> Result<Flow, FlowBuildError> {
             let src = ctx.input(KERNEL_SRC)?.clone();
             // A `--build` gives the experts' struct layouts exactly (vmlinux's DWARF) and the
             // generated headers (`include/generated`, `arch/*/include/generated`) to the index.
-            let obj = if build {
+            let kernel_obj = if build {
                 Some(ctx.input(KERNEL_OBJ)?.clone())
             } else {
                 None
             };
+            let obj = kernel_obj.as_ref().map(|o| o.path.clone());
             let vmlinux = obj
                 .as_ref()
                 .map(|o| o.join("vmlinux"))
@@ -181,6 +190,12 @@ pub fn assessment_flow(opts: &FlowOptions) -> Result<Flow, FlowBuildError> {
             let mut tree = SourceTree::new(&src.path, index).map_err(|e| {
                 StepError::environment(format!("kernel tree {}: {e}", src.path.display()))
             })?;
+            // The tree is kept for later reports (see `prepared`): it holds the checkout and the
+            // build it reads from, so eviction cannot take them away underneath it.
+            tree = tree.holding(src.clone());
+            if let Some(obj) = kernel_obj {
+                tree = tree.holding(obj);
+            }
             if let Some(vmlinux) = &vmlinux {
                 ctx.record("Dwarf", json!(vmlinux.display().to_string()));
                 tree = tree.with_dwarf_file(vmlinux);
@@ -266,10 +281,11 @@ pub fn assessment_flow(opts: &FlowOptions) -> Result<Flow, FlowBuildError> {
                     })
                     .map_err(|e| StepError::environment(e.to_string()))?;
                 ctx.record("KernelObj", json!(lease.path().display().to_string()));
-                // The lease ends here; a concurrent eviction of a just-built tree is acceptable:
-                // the only later reader is the experts' DWARF layout, which falls back to source
-                // layouts (with a note) when vmlinux has gone.
-                ctx.output(KERNEL_OBJ, lease.path().to_path_buf())
+                let obj = KernelObj {
+                    path: lease.path().to_path_buf(),
+                    _lease: lease,
+                };
+                ctx.output(KERNEL_OBJ, Arc::new(obj))
             },
         );
         builder = builder.step(build);
@@ -462,7 +478,10 @@ vmlinux:
         );
         let tree = seen.lock().unwrap().clone().expect("the expert step ran");
         let index = tree.index().expect("indexed");
-        let build_dir = index.build_dir().expect("indexed with the build directory");
+        let build_dir = index
+            .build_dir()
+            .expect("indexed with the build directory")
+            .to_path_buf();
         assert!(build_dir.starts_with(cache.path().canonicalize().unwrap()));
         assert_eq!(
             index.lookup("CONFIG_GEN_TEST", None)[0].file,
@@ -484,6 +503,22 @@ vmlinux:
             !src.path().join("include/generated").exists(),
             "nothing is generated inside the source tree"
         );
+        // The prepared tree holds the build (and its index holds its own entry): eviction
+        // down to nothing leaves both while the tree is in use, and takes them once it is not.
+        let evicted = opts.cache.evict_to(0).unwrap();
+        assert!(evicted.is_empty(), "{evicted:?}");
+        assert!(build_dir.join("include/generated/autoconf.h").is_file());
+        drop((toolbox, tree, flow));
+        *seen.lock().unwrap() = None;
+        let kinds: Vec<String> = opts
+            .cache
+            .evict_to(0)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert!(kinds.contains(&"builds".to_string()), "{kinds:?}");
+        assert!(kinds.contains(&"index".to_string()), "{kinds:?}");
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub struct SourceTree {
     /// How the experts' tools are set up: the `.config` (`--config`) and the built kernel's
     /// vmlinux (`--build`) for struct layouts.
     tool_options: tools::ToolOptions,
+    /// Cache leases of what this tree reads from (its checkout, its build), so neither is
+    /// evicted while the tree is in use.
+    _holds: Vec<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl SourceTree {
@@ -46,7 +49,14 @@ impl SourceTree {
             index,
             files: Mutex::new(HashMap::new()),
             tool_options: tools::ToolOptions::default(),
+            _holds: Vec::new(),
         })
+    }
+
+    /// Keeps `lease` (anything whose drop releases a cache entry) alive as long as this tree.
+    pub fn holding(mut self, lease: Arc<dyn std::any::Any + Send + Sync>) -> Self {
+        self._holds.push(lease);
+        self
     }
 
     /// Lets the experts' struct layouts come from this ELF's DWARF (read on first use).
