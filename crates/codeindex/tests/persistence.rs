@@ -376,3 +376,47 @@ int built_object_source(void) { return 0; }
     let err = Index::open(tree.path(), &missing, cache.path(), &NoProgress).unwrap_err();
     assert!(err.to_string().contains("no-such-build"), "{err}");
 }
+
+/// Refreshing the same file again and again does not grow the cache: the old copies of its
+/// names are dropped once they would make up a fifth of the name buffer.
+#[test]
+fn repeated_refreshes_keep_the_cache_size_bounded() {
+    let tree = write_tree("//- kernel/small.c\nint small(void) { return 0; }\n");
+    std::fs::create_dir_all(tree.path().join("drivers")).expect("mkdir");
+    let cache = tempfile::tempdir().expect("cache");
+    let body = |round: usize| -> String {
+        let mut text = format!("/* round {round} */\n");
+        for i in 0..300 {
+            text.push_str(&format!(
+                "#define A_RATHER_LONG_REGISTER_NAME_OF_SOME_DEVICE_BLOCK_{i:04} {round}\n"
+            ));
+        }
+        text
+    };
+    rewrite(&tree.path().join("drivers/regs.h"), &body(0));
+    let (idx, st) = open(tree.path(), cache.path());
+    let cache_file = st.cache_file.clone().expect("persisted");
+    drop(idx);
+    let first = std::fs::metadata(&cache_file).expect("size").len();
+    let mut sizes = Vec::new();
+    for round in 1..=15 {
+        rewrite(&tree.path().join("drivers/regs.h"), &body(round));
+        let (idx, st) = open(tree.path(), cache.path());
+        assert_eq!(st.files_indexed, 1);
+        assert_eq!(
+            idx.lookup(
+                "A_RATHER_LONG_REGISTER_NAME_OF_SOME_DEVICE_BLOCK_0299",
+                None
+            )[0]
+            .file,
+            "drivers/regs.h"
+        );
+        assert_eq!(idx.lookup("small", None).len(), 1);
+        sizes.push(std::fs::metadata(&cache_file).expect("size").len());
+    }
+    let last = *sizes.last().expect("sizes");
+    assert!(
+        last * 10 <= first * 13,
+        "the cache grew from {first} to {last} bytes: {sizes:?}"
+    );
+}
