@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::{racejudge, shared_dir};
+use crate::util::{json_ok, racejudge, shared_dir};
 
 /// The unpacked linux-source-6.12 tree, or a visible skip message when it is absent.
 pub fn kernel_tree() -> Option<PathBuf> {
@@ -221,12 +221,7 @@ value changed: 0x0000000000000001 -> 0x0000000000000002\n";
         .output()
         .unwrap();
     let _ = std::fs::remove_file(&report_path);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = json_ok(&out);
     let facts = &doc["Evidence"]["facts"];
     assert_eq!(facts["field"], "hits");
     assert_eq!(facts["accesses"][0]["location"]["text"], "\tp->hits++;");

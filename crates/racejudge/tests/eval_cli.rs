@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::assess_cli::kernel_tree;
-use crate::util::racejudge;
+use crate::util::{json_ok, racejudge};
 
 /// Writes a labelled report whose metadata would change the verdict if it leaked: the text
 /// after LABEL: mentions fields and functions the expert could latch onto.
@@ -48,12 +48,7 @@ fn eval_prints_metrics_and_cuts_metadata() {
         .arg("--json")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = json_ok(&out);
     let reports = doc["reports"].as_array().unwrap();
     assert_eq!(reports.len(), 2);
     assert_eq!(reports[0]["predicted"], "benign");
@@ -120,12 +115,7 @@ fn eval_on_dev_set_runs_every_report() {
         .arg("--json")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = json_ok(&out);
     assert_eq!(doc["metrics"]["total"], 48);
     let c = &doc["metrics"]["confusion"];
     let cells: u64 = (0..2)

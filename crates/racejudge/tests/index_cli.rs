@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::util::racejudge;
+use crate::util::{json_ok, racejudge};
 
 #[test]
 fn index_builds_then_reloads_from_the_cache() {
@@ -111,12 +111,7 @@ fn index_and_tool_with_a_build_dir_see_generated_headers() {
         .env("RACEJUDGE_CACHE_DIR", dir.path().join("cache"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = json_ok(&out);
     assert_eq!(doc["stats"]["files_total"], 2, "{doc}");
     assert_eq!(doc["counts"]["macros"], 1, "{doc}");
     let out = racejudge()
@@ -128,12 +123,7 @@ fn index_and_tool_with_a_build_dir_see_generated_headers() {
         .env("RACEJUDGE_CACHE_DIR", dir.path().join("cache"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = json_ok(&out);
     assert!(
         doc["Contents"]
             .as_str()
@@ -169,12 +159,7 @@ fn bench_index_reports_every_measurement_as_json() {
         .arg(&tree)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = json_ok(&out);
     assert_eq!(doc["files"], 6, "{doc}");
     assert_eq!(doc["reload_from_cache"], true, "{doc}");
     assert_eq!(doc["touched_files"], 3, "{doc}");
