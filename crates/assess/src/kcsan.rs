@@ -488,6 +488,10 @@ vmlinux:
             "include/generated/autoconf.h"
         );
         assert_eq!(index.lookup("__NR_gen_test", None).len(), 1);
+        // The static expert's own reader finds them too.
+        let rel = tree.resolve("include/generated/autoconf.h").unwrap();
+        let lines = tree.lines(&rel).expect("readable");
+        assert_eq!(lines[0], "#define CONFIG_GEN_TEST 1");
         let toolbox = tree.toolbox().expect("tools");
         let out = toolbox
             .call(

@@ -94,6 +94,15 @@ impl SourceTree {
         self.index.as_ref()
     }
 
+    /// The directory `rel` is read from: the tree, or for a generated header the build
+    /// directory the index was given (see [`codeindex::Index::base_for`]).
+    fn base_for(&self, rel: &str) -> &Path {
+        match &self.index {
+            Some(index) if index.build_dir() == Some(index.base_for(rel)) => index.base_for(rel),
+            _ => &self.root,
+        }
+    }
+
     /// Maps a report path to a tree-relative path that exists, refusing escapes.
     pub fn resolve(&self, path: &str) -> Result<String, SourceError> {
         let p = Path::new(path);
@@ -118,9 +127,9 @@ impl SourceTree {
         };
         for start in 0..last_start.max(1) {
             let rel = parts[start..].join("/");
-            let full = self.root.join(&rel);
-            if let Ok(canon) = full.canonicalize() {
-                if !canon.starts_with(&self.root) {
+            let base = self.base_for(&rel);
+            if let Ok(canon) = base.join(&rel).canonicalize() {
+                if !canon.starts_with(base) {
                     return Err(SourceError::Escape(path.into()));
                 }
                 if canon.is_file() {
@@ -151,7 +160,7 @@ impl SourceTree {
             return cached.clone();
         }
         let loaded = self.resolve(rel).ok().and_then(|rel| {
-            let bytes = std::fs::read(self.root.join(&rel)).ok()?;
+            let bytes = std::fs::read(self.base_for(&rel).join(&rel)).ok()?;
             Some(Arc::new(
                 String::from_utf8_lossy(&bytes)
                     .lines()
