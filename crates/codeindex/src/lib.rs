@@ -17,11 +17,12 @@
 //!   those tables byte for byte; [`Index::open`] maps it and uses it in place after a checksum,
 //!   so a reload costs a checksum pass plus a stat of every file (done side by side).
 //! - Freshness: every file's (size, mtime) is compared on open; changed/added files are
-//!   rescanned, removed ones dropped, unchanged records copied, and the cache rewritten. The
-//!   rewrite is cheap enough that no delta format is needed: 1 MiB writes (a single huge
-//!   write(2) is ten times slower on ext4), an atomic `RENAME_EXCHANGE` that keeps ext4's
-//!   replace-via-rename flush and the freeing of the old file out of the caller's time, and the
-//!   two hash tables built side by side.
+//!   rescanned, removed ones dropped, unchanged records copied, and the cache rewritten — in the
+//!   background (`save`): the index answers as soon as its tables are assembled. The rewrite is
+//!   cheap enough that no delta format is needed: 1 MiB writes (a single huge write(2) is ten
+//!   times slower on ext4), an atomic `RENAME_EXCHANGE` that keeps ext4's replace-via-rename
+//!   flush and the freeing of the old file out of the caller's time, and the two hash tables
+//!   built side by side.
 //! - References are *not* resolved at index time. The index keeps a compact posting table
 //!   identifier-hash → files (hash buckets, so a superset); a query lexes only the candidate
 //!   files precisely (`refs`) — only the functions holding whole-word occurrences when every
@@ -48,11 +49,13 @@ mod lex;
 mod persist;
 mod query;
 mod refs;
+mod save;
 mod scan;
 mod store;
 mod types;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 pub use error::IndexError;
@@ -71,9 +74,22 @@ pub struct Index {
     /// The directory under `arch/` for `arch` (`x86_64` → `x86`).
     arch_dir: String,
     has_config: bool,
-    store: Store,
+    /// Shared with a background save of the cache, while one runs.
+    store: Arc<Store>,
     /// Holds the index's cache entry (when it came from one) for as long as the index lives.
-    _lease: Option<dircache::Lease>,
+    _lease: Option<Arc<dircache::Lease>>,
+    /// The cache write this open started, if it is still running (see `save`).
+    pending_save: Option<Arc<save::PendingSave>>,
+}
+
+impl Drop for Index {
+    /// Waits for a cache write still running, so that a process which drops its index before
+    /// exiting always leaves a complete cache behind.
+    fn drop(&mut self) {
+        if let Some(save) = &self.pending_save {
+            let _ = save.wait();
+        }
+    }
 }
 
 /// The `dircache` kind under which indexes are kept (`<cache>/index/<hash>/data/index.bin`).
@@ -151,6 +167,9 @@ impl Index {
         };
         persist::remove_legacy_caches(&cache_dir.join(CACHE_KIND));
         let dir = lease.path().to_path_buf();
+        // A save of this cache still running in this process (an index just built and
+        // dropped, or still alive) is what this open should load.
+        save::wait_for(&dir);
         progress.message("loading index cache");
         // Verifying the cache and stat-ing the tree are independent: do them side by side.
         let (cached, entries) = rayon::join(|| persist::load(&dir, &p.key), || walk(&p.roots));
@@ -159,8 +178,8 @@ impl Index {
         let ev = Evaluator {
             config: p.config.as_ref(),
         };
-        let (store, mut stats, cache_file, saved) = match cached {
-            Some((old, path)) => {
+        let (store, mut stats, changed) = match cached {
+            Some((old, _)) => {
                 let (plan, removed) = plan_refresh(&old, &entries);
                 let unchanged = removed == 0 && plan.iter().all(|s| matches!(s, Source::Reuse(_)));
                 if unchanged {
@@ -171,14 +190,11 @@ impl Index {
                         loaded_from_cache: true,
                         ..BuildStats::default()
                     };
-                    (old, stats, Some(path), false)
+                    (old, stats, false)
                 } else {
                     progress.message("re-indexing changed files");
                     let (st, a) = assemble(&p.roots, &entries, &plan, Some(&old), &ev, progress);
                     tracing::debug!(elapsed = ?t0.elapsed(), "refresh assembled");
-                    drop(old);
-                    let path = persist::save(&dir, &p.key, &st)?;
-                    tracing::debug!(elapsed = ?t0.elapsed(), "refresh saved");
                     let stats = BuildStats {
                         files_total: entries.len(),
                         files_indexed: a.scanned,
@@ -189,21 +205,13 @@ impl Index {
                         loaded_from_cache: true,
                         ..BuildStats::default()
                     };
-                    (st, stats, Some(path), true)
+                    (st, stats, true)
                 }
             }
             None => {
                 progress.message("indexing tree");
                 let plan: Vec<Source> = entries.iter().map(|_| Source::Scan).collect();
                 let (st, a) = assemble(&p.roots, &entries, &plan, None, &ev, progress);
-                let path = match persist::save(&dir, &p.key, &st) {
-                    Ok(path) => Some(path),
-                    Err(e) => {
-                        // An unwritable cache costs speed next time, not correctness now.
-                        tracing::warn!(error = %e, "could not persist the index");
-                        None
-                    }
-                };
                 let stats = BuildStats {
                     files_total: entries.len(),
                     files_indexed: a.scanned,
@@ -211,18 +219,26 @@ impl Index {
                     bytes_scanned: a.bytes,
                     ..BuildStats::default()
                 };
-                let saved = path.is_some();
-                (st, stats, path, saved)
+                (st, stats, true)
             }
         };
-        if saved && let Err(e) = lease.record_size() {
-            tracing::warn!(error = %e, "could not record the index cache's size");
-        }
+        let store = Arc::new(store);
+        let lease = Arc::new(lease);
+        // The index is ready now; the cache for the next process is written in the background.
+        let pending_save =
+            changed.then(|| save::start(dir.clone(), p.key.clone(), store.clone(), lease.clone()));
         stats.elapsed = t0.elapsed();
-        stats.cache_file = cache_file;
+        stats.cache_file = Some(persist::cache_file(&dir));
         let mut index = Index::from_store(p.roots, opts, store);
         index._lease = Some(lease);
+        index.pending_save = pending_save;
         Ok((index, stats))
+    }
+
+    /// Waits until the cache write this open started (if any) has finished; its error, if it
+    /// failed (the index itself is unaffected: it works from memory).
+    pub fn wait_persisted(&self) -> Result<(), String> {
+        self.pending_save.as_ref().map_or(Ok(()), |s| s.wait())
     }
 
     /// In-memory build, no persistence.
@@ -250,14 +266,15 @@ impl Index {
         Ok((Index::from_store(p.roots, opts, st), stats))
     }
 
-    fn from_store(roots: Roots, opts: &IndexOptions, store: Store) -> Index {
+    fn from_store(roots: Roots, opts: &IndexOptions, store: impl Into<Arc<Store>>) -> Index {
         Index {
             roots,
             arch: opts.arch.clone(),
             arch_dir: arch_dir(&opts.arch),
             has_config: opts.config.is_some(),
-            store,
+            store: store.into(),
             _lease: None,
+            pending_save: None,
         }
     }
 

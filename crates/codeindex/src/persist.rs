@@ -96,6 +96,11 @@ fn pad8(n: u64) -> u64 {
     n.div_ceil(8) * 8
 }
 
+/// Where the cache of a cache directory lives.
+pub(crate) fn cache_file(dir: &Path) -> PathBuf {
+    dir.join("index.bin")
+}
+
 /// Writes `store` atomically to `dir/index.bin`; returns the file's path.
 pub(crate) fn save(dir: &Path, key: &CacheKey, st: &Store) -> Result<PathBuf, IndexError> {
     if cfg!(target_endian = "big") {

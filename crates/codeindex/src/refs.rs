@@ -7,9 +7,10 @@
 //! `data_race`, acquire/release, atomic and RCU wrappers giving the [`Marking`]).
 //!
 //! For `record::field` queries the base expression's type is resolved cheaply: a variable
-//! declared `struct R *v` (parameter or local of the enclosing function, or a global of the same
-//! file), a cast `((struct R *)x)`, `container_of(x, struct R, m)`, or one level of member chain
-//! through a field whose declaration names `struct R`. A match gives [`Resolution::Exact`]; a
+//! declared `struct R *v` or `T *v` with `T` a typedef of an anonymous record (`atomic_t`)
+//! (parameter or local of the enclosing function, or a global of the same file; also written
+//! `(v)`), a cast `((struct R *)x)`, `container_of(x, struct R, m)`, or one level of member chain
+//! through a field whose declaration names `struct R` or such a typedef. A match gives [`Resolution::Exact`]; a
 //! known *different* record drops the hit; anything else is kept as [`Resolution::NameOnly`].
 //! References inside `#define` bodies are not reported.
 
@@ -49,6 +50,7 @@ struct FileCtx<'a> {
     partial: bool,
     /// File-scope declaration lookups already done: name → record type (see `var_type`).
     /// Without it every unresolved occurrence would rescan the whole file.
+    /// File-scope variables' record types, once looked up.
     globals: std::cell::RefCell<std::collections::HashMap<Vec<u8>, Option<Vec<u8>>>>,
     functions: Vec<&'a DefRec>,
     /// Lines where an enumerator with the queried name is defined (not references).
@@ -352,8 +354,15 @@ impl Index {
                 return (None, e);
             };
             let inner = &toks[o + 1..e];
+            let callee = o > 0
+                && toks[o - 1].kind == TokKind::Ident
+                && !matches!(toks[o - 1].text(src), b"return" | b"case" | b"else");
+            // `(v)->f`, as macros and their inline-function copies write it.
+            if !callee && inner.len() == 1 && inner[0].kind == TokKind::Ident {
+                return (self.var_type(cx, o + 1), o);
+            }
             // container_of(ptr, struct R, member) and friends.
-            if o > 0 && toks[o - 1].kind == TokKind::Ident {
+            if callee {
                 let f = toks[o - 1].text(src);
                 if matches!(
                     f,
@@ -415,7 +424,8 @@ impl Index {
             for fr in st.fields_of_rec(d) {
                 if fr.name.get(&st.arena) == member {
                     let decl = fr.decl.get(&st.arena);
-                    return record_in_decl(decl);
+                    return record_in_decl(decl)
+                        .or_else(|| type_word(decl).filter(|t| self.is_record_typedef(t)));
                 }
             }
         }
@@ -439,7 +449,7 @@ impl Index {
                 && t.text(src) == name
                 && let Some(ty) = decl_type_before(src, toks, j)
             {
-                return ty;
+                return self.record_of(ty);
             }
         }
         // File-scope declaration in this file (before the first function or anywhere at depth 0).
@@ -454,8 +464,30 @@ impl Index {
         } else {
             file_scope_type(src, toks, name)
         };
+        let ty = ty.and_then(|t| self.record_of(t));
         cx.globals.borrow_mut().insert(name.to_vec(), ty.clone());
         ty
+    }
+
+    /// The record a declared type names: `struct R` is `R`; a typedef of an anonymous record
+    /// (`typedef struct { int counter; } atomic_t;`, the kernel's usual way) is the record
+    /// itself. Other names (base types, a typedef of a named struct) resolve to nothing, which
+    /// keeps such hits as name-only rather than dropping them.
+    fn record_of(&self, ty: DeclType) -> Option<Vec<u8>> {
+        match ty {
+            DeclType::Record(name) => Some(name),
+            DeclType::Named(name) => self.is_record_typedef(&name).then_some(name),
+        }
+    }
+
+    /// Whether `name` is a typedef the index holds fields for (an anonymous record's typedef).
+    fn is_record_typedef(&self, name: &[u8]) -> bool {
+        let st = &self.store;
+        st.defs_named(name).into_iter().any(|id| {
+            st.defs.get(id as usize).is_some_and(|d| {
+                d.kind == EntityKind::Typedef.to_u8() && !st.fields_of_rec(d).is_empty()
+            })
+        })
     }
 }
 
@@ -534,8 +566,8 @@ fn lex_region(src: &[u8], ident: &[u8], functions: &[&DefRec]) -> Option<Region>
     })
 }
 
-/// The record type of `name` from its declaration at file scope (depth 0), if any.
-fn file_scope_type(src: &[u8], toks: &[Tok], name: &[u8]) -> Option<Vec<u8>> {
+/// The type of `name` from its declaration at file scope (depth 0), if any.
+fn file_scope_type(src: &[u8], toks: &[Tok], name: &[u8]) -> Option<DeclType> {
     let mut depth = 0;
     for (k, t) in toks.iter().enumerate() {
         if t.is_punct(src, b'{') {
@@ -547,16 +579,24 @@ fn file_scope_type(src: &[u8], toks: &[Tok], name: &[u8]) -> Option<Vec<u8>> {
             && t.text(src) == name
             && let Some(ty) = decl_type_before(src, toks, k)
         {
-            return ty;
+            return Some(ty);
         }
     }
     None
 }
 
-/// If token `j` is the name in a declaration `[struct|union] T [*|quals]* name`, its type:
-/// `Some(Some(R))` for a record, `Some(None)` for a non-record (typedef) type; `None` if `j`
-/// is not declared here.
-fn decl_type_before(src: &[u8], toks: &[Tok], j: usize) -> Option<Option<Vec<u8>>> {
+/// The type a declaration names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum DeclType {
+    /// `struct R` / `union R`.
+    Record(Vec<u8>),
+    /// Any other type name: a typedef (`atomic_t`, `spinlock_t`) or a base type.
+    Named(Vec<u8>),
+}
+
+/// If token `j` is the name in a declaration `[struct|union] T [*|quals]* name`, its type;
+/// `None` if `j` is not declared here.
+fn decl_type_before(src: &[u8], toks: &[Tok], j: usize) -> Option<DeclType> {
     let after = toks.get(j + 1)?;
     if !(after.is_punct(src, b',')
         || after.is_punct(src, b';')
@@ -583,7 +623,7 @@ fn decl_type_before(src: &[u8], toks: &[Tok], j: usize) -> Option<Option<Vec<u8>
     let ty = toks[k - 1];
     let kw = (k >= 2).then(|| toks[k - 2]);
     if kw.is_some_and(|t| matches!(t.text(src), b"struct" | b"union")) {
-        return Some(Some(ty.text(src).to_vec()));
+        return Some(DeclType::Record(ty.text(src).to_vec()));
     }
     // `T *name` / `T name` where the previous token starts a declaration.
     let starts_decl = k < 2 || {
@@ -600,7 +640,7 @@ fn decl_type_before(src: &[u8], toks: &[Tok], j: usize) -> Option<Option<Vec<u8>
         ty.text(src),
         b"return" | b"sizeof" | b"case" | b"goto" | b"else"
     );
-    (starts_decl && !is_keyword_type).then_some(None)
+    (starts_decl && !is_keyword_type).then(|| DeclType::Named(ty.text(src).to_vec()))
 }
 
 /// `struct R` right after the first top-level comma (container_of's second argument).
@@ -624,6 +664,17 @@ fn struct_after_comma(src: &[u8], inner: &[Tok]) -> Option<Vec<u8>> {
 }
 
 /// `R` from a member declaration like `struct R *x` (not `struct R (*fn)(..)`).
+/// The type name a member declaration starts with, qualifiers skipped
+/// (`const atomic_t refcnt` → `atomic_t`).
+fn type_word(decl: &[u8]) -> Option<Vec<u8>> {
+    let s = std::str::from_utf8(decl).ok()?;
+    s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .find(|w| {
+            !w.is_empty() && !matches!(*w, "const" | "volatile") && !is_attr_word(w.as_bytes())
+        })
+        .map(|w| w.as_bytes().to_vec())
+}
+
 fn record_in_decl(decl: &[u8]) -> Option<Vec<u8>> {
     let s = std::str::from_utf8(decl).ok()?;
     let mut words = s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));

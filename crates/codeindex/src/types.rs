@@ -55,8 +55,11 @@ pub struct BuildStats {
     pub files_removed: usize,
     pub definitions: usize,
     pub bytes_scanned: u64,
+    /// Until the index was ready; a changed cache is then written in the background
+    /// (`Index::wait_persisted`).
     pub elapsed: Duration,
     pub loaded_from_cache: bool,
+    /// Where the cache file is (or is being written); `None` for an in-memory index.
     pub cache_file: Option<PathBuf>,
 }
 

@@ -396,7 +396,7 @@ fn repeated_refreshes_keep_the_cache_size_bounded() {
     rewrite(&tree.path().join("drivers/regs.h"), &body(0));
     let (idx, st) = open(tree.path(), cache.path());
     let cache_file = st.cache_file.clone().expect("persisted");
-    drop(idx);
+    drop(idx); // waits for the background write
     let first = std::fs::metadata(&cache_file).expect("size").len();
     let mut sizes = Vec::new();
     for round in 1..=15 {
@@ -412,6 +412,8 @@ fn repeated_refreshes_keep_the_cache_size_bounded() {
             "drivers/regs.h"
         );
         assert_eq!(idx.lookup("small", None).len(), 1);
+        // The cache is written in the background; the size is the new file's once it is done.
+        idx.wait_persisted().expect("cache written");
         sizes.push(std::fs::metadata(&cache_file).expect("size").len());
     }
     let last = *sizes.last().expect("sizes");

@@ -277,3 +277,54 @@ void h(void) { private_data_len = 1; }
         ["a.c:15 Read Plain Exact in user"]
     );
 }
+
+const TYPEDEFS: &str = r#"
+typedef struct { int counter; } atomic_t;
+typedef struct { int counter; } other_t;
+struct foo { int counter; atomic_t refs; };
+typedef struct foo foo_t;
+
+static inline int a_read(const atomic_t *v)
+{
+	return smp_load_acquire(&(v)->counter);
+}
+
+static inline int o_read(other_t *o)
+{
+	return o->counter;
+}
+
+static int f_read(foo_t *f, struct foo *g)
+{
+	return f->counter + g->refs.counter;
+}
+"#;
+
+/// A typedef of an anonymous record (the kernel's `atomic_t` style) resolves like `struct R`,
+/// also through a parenthesised variable and a member declared with it; a typedef of a named
+/// struct is not resolved, so its hit stays name-only instead of being dropped.
+#[test]
+fn typedef_records_and_parenthesised_bases_resolve() {
+    assert_eq!(
+        refs(TYPEDEFS, "atomic_t::counter"),
+        [
+            "a.c:9 Read LoadAcquire Exact in a_read",
+            // `f` is a `foo_t`: unresolved, so kept as a possible hit.
+            "a.c:19 Read Plain NameOnly in f_read",
+            // `g->refs` is declared `atomic_t refs`.
+            "a.c:19 Read Plain Exact in f_read",
+        ]
+    );
+    assert_eq!(
+        refs(TYPEDEFS, "foo::counter"),
+        ["a.c:19 Read Plain NameOnly in f_read"]
+    );
+    // `(v)->counter` on an `atomic_t` is known not to be an `other_t` access: dropped.
+    assert_eq!(
+        refs(TYPEDEFS, "other_t::counter"),
+        [
+            "a.c:14 Read Plain Exact in o_read",
+            "a.c:19 Read Plain NameOnly in f_read"
+        ]
+    );
+}

@@ -165,6 +165,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let result = open(&args.kernel, &bar);
     bar.finish();
     let (index, stats) = result?;
+    // This command is how a cache gets made ahead of time: wait for it to be on disk.
+    index
+        .wait_persisted()
+        .map_err(|e| anyhow::anyhow!("writing the index cache: {e}"))
+        .environment()?;
     let wall = started.elapsed();
     let counts = index.counts();
     if args.json {
