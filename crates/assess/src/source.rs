@@ -97,10 +97,13 @@ impl SourceTree {
     /// The directory `rel` is read from: the tree, or for a generated header the build
     /// directory the index was given (see [`codeindex::Index::base_for`]).
     fn base_for(&self, rel: &str) -> &Path {
-        match &self.index {
-            Some(index) if index.build_dir() == Some(index.base_for(rel)) => index.base_for(rel),
-            _ => &self.root,
+        if let Some(index) = &self.index {
+            let base = index.base_for(rel);
+            if index.build_dir() == Some(base) {
+                return base;
+            }
         }
+        &self.root
     }
 
     /// Maps a report path to a tree-relative path that exists, refusing escapes.

@@ -344,10 +344,8 @@ pub(crate) fn assemble(
         pending = next;
     }
     tracing::debug!(elapsed = ?t_scan.elapsed(), "files scanned and appended");
-    if old.is_some() {
-        compact_names(&mut st);
-    }
     if let Some(o) = old {
+        compact_names(&mut st);
         // Its records are copied; only its posting table is read again, and that faults back
         // in. Letting go of the rest keeps a refresh's peak RSS near one index, not two.
         o.release_resident();

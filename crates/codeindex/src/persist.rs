@@ -65,7 +65,7 @@ pub(crate) fn remove_legacy_caches(kind_dir: &Path) {
         let legacy = name
             .to_str()
             .is_some_and(|n| n.len() == 16 && n.bytes().all(|b| b.is_ascii_hexdigit()));
-        if legacy && item.path().join("index.bin").is_file() {
+        if legacy && cache_file(&item.path()).is_file() {
             tracing::info!(dir = %item.path().display(), "removing an index cache of the old layout");
             let _ = std::fs::remove_dir_all(item.path());
         }
@@ -111,7 +111,7 @@ pub(crate) fn save(dir: &Path, key: &CacheKey, st: &Store) -> Result<PathBuf, In
     }
     std::fs::create_dir_all(dir).map_err(|e| IndexError::io(dir, e))?;
     sweep(dir);
-    let path = dir.join("index.bin");
+    let path = cache_file(dir);
     let tmp = dir.join(format!("{TMP_PREFIX}{}", std::process::id()));
     let t = std::time::Instant::now();
     let bodies: [(&[u8], u64); N_SECTIONS] = [
@@ -288,7 +288,7 @@ impl<'a> In<'a> {
 
 /// Loads the cache in `dir` if it exists, is intact and was made for `key`.
 pub(crate) fn load(dir: &Path, key: &CacheKey) -> Option<(Store, PathBuf)> {
-    let path = dir.join("index.bin");
+    let path = cache_file(dir);
     let file = std::fs::File::open(&path).ok()?;
     let t = std::time::Instant::now();
     // SAFETY: the cache file is only ever replaced by rename, never written in place, so the

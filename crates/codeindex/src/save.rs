@@ -76,42 +76,46 @@ pub(crate) fn start(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .push(pending.clone());
-    let job = {
-        let pending = pending.clone();
-        move || {
-            let result = persist::save(&dir, &key, &store)
-                .map(|_| {
-                    if let Err(e) = lease.record_size() {
-                        tracing::warn!(error = %e, "could not record the index cache's size");
-                    }
-                })
-                .map_err(|e| {
-                    // An unwritable cache costs speed next time, not correctness now.
-                    tracing::warn!(error = %e, "could not persist the index");
-                    e.to_string()
-                });
-            RUNNING
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .retain(|s| !Arc::ptr_eq(s, &pending));
-            pending.finish(result);
-        }
-    };
-    let job = Arc::new(Mutex::new(Some(job)));
     let spawned = std::thread::Builder::new()
         .name("index-cache-save".into())
         .spawn({
-            let job = job.clone();
-            move || {
-                if let Some(job) = job.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                    job();
-                }
-            }
+            let (dir, key, store, lease, pending) = (
+                dir.clone(),
+                key.clone(),
+                store.clone(),
+                lease.clone(),
+                pending.clone(),
+            );
+            move || write(&dir, &key, &store, &lease, &pending)
         });
-    if spawned.is_err()
-        && let Some(job) = job.lock().unwrap_or_else(|p| p.into_inner()).take()
-    {
-        job();
+    if spawned.is_err() {
+        write(&dir, &key, &store, &lease, &pending);
     }
     pending
+}
+
+/// The save itself: the cache file, then the entry's size; `pending` learns how it ended.
+fn write(
+    dir: &Path,
+    key: &CacheKey,
+    store: &Store,
+    lease: &dircache::Lease,
+    pending: &Arc<PendingSave>,
+) {
+    let result = persist::save(dir, key, store)
+        .map(|_| {
+            if let Err(e) = lease.record_size() {
+                tracing::warn!(error = %e, "could not record the index cache's size");
+            }
+        })
+        .map_err(|e| {
+            // An unwritable cache costs speed next time, not correctness now.
+            tracing::warn!(error = %e, "could not persist the index");
+            e.to_string()
+        });
+    RUNNING
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|s| !Arc::ptr_eq(s, pending));
+    pending.finish(result);
 }

@@ -76,6 +76,9 @@ pub struct Cache {
 #[derive(Debug)]
 pub struct Lease {
     data: PathBuf,
+    /// The entry's lock file and metadata file, for [`Lease::record_size`].
+    entry_lock: PathBuf,
+    meta: PathBuf,
     lease_file: PathBuf,
     // Kept open: its flock marks this lease as live.
     _lock: File,
@@ -92,23 +95,15 @@ impl Lease {
     /// records the size for eviction. The metadata file is replaced atomically under the
     /// entry's lock, so concurrent readers see either the old size or the new one.
     pub fn record_size(&self) -> Result<u64, CacheError> {
-        let Some(entry) = self.data.parent() else {
-            return Ok(0);
-        };
-        let (Some(dir), Some(hash)) = (entry.parent(), entry.file_name()) else {
-            return Ok(0);
-        };
-        let lock_path = dir.join(format!("{}.lock", hash.to_string_lossy()));
-        let lock = open_lock(&lock_path)?;
-        lock.lock().map_err(io_err(&lock_path))?;
-        let meta_path = entry.join(META);
-        let bytes = fs::read(&meta_path).map_err(io_err(&meta_path))?;
+        let lock = open_lock(&self.entry_lock)?;
+        lock.lock().map_err(io_err(&self.entry_lock))?;
+        let bytes = fs::read(&self.meta).map_err(io_err(&self.meta))?;
         let mut meta: EntryMeta = serde_json::from_slice(&bytes).map_err(|e| CacheError::Io {
-            path: meta_path.clone(),
+            path: self.meta.clone(),
             source: io::Error::other(e),
         })?;
         meta.size_bytes = dir_size(&self.data);
-        write_meta(&meta_path, &meta)?;
+        write_meta(&self.meta, &meta)?;
         Ok(meta.size_bytes)
     }
 }
@@ -190,10 +185,10 @@ impl Cache {
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let hash = Self::key_hash(description);
         let entry = dir.join(&hash);
-        let lock_path = dir.join(format!("{hash}.lock"));
-        let lock = open_lock(&lock_path)?;
+        let lock_file = lock_path(&dir, &hash);
+        let lock = open_lock(&lock_file)?;
         // Per-key lock: only users of this very entry wait here.
-        lock.lock().map_err(io_err(&lock_path))?;
+        lock.lock().map_err(io_err(&lock_file))?;
         remove_stale_temps(&dir, &hash);
         let mut filled_now = false;
         if !entry.join(META).is_file() {
@@ -255,6 +250,8 @@ impl Cache {
         file.lock().map_err(io_err(&lease_file))?;
         Ok(Lease {
             data: entry.join(DATA),
+            entry_lock: lock_path(dir, hash),
+            meta: entry.join(META),
             lease_file,
             _lock: file,
             filled_now: false,
@@ -311,8 +308,7 @@ impl Cache {
                 break;
             }
             let dir = self.root.join(&entry.kind);
-            let lock_path = dir.join(format!("{}.lock", entry.hash));
-            let lock = open_lock(&lock_path)?;
+            let lock = open_lock(&lock_path(&dir, &entry.hash))?;
             if lock.try_lock().is_err() {
                 continue;
             }
@@ -330,6 +326,11 @@ impl Cache {
         }
         Ok(evicted)
     }
+}
+
+/// The per-key lock file of entry `hash` in kind directory `dir`.
+fn lock_path(dir: &Path, hash: &str) -> PathBuf {
+    dir.join(format!("{hash}.lock"))
 }
 
 fn open_lock(path: &Path) -> Result<File, CacheError> {
