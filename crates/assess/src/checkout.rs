@@ -112,7 +112,8 @@ impl Checkouter {
                 source: e,
             })
         })?;
-        if !mirror.join("HEAD").is_file() {
+        let fresh = !mirror.join("HEAD").is_file();
+        if fresh {
             let tmp = mirror.with_extension(format!("tmp-{}", std::process::id()));
             let _ = fs::remove_dir_all(&tmp);
             git(None, &["init", "--quiet", "--bare", &tmp.to_string_lossy()])?;
@@ -122,6 +123,20 @@ impl Checkouter {
                 message: format!("cannot move mirror into place: {e}"),
             })?;
         }
+        let fetched = fetch_commit(mirror, url, commit);
+        if fetched.is_err() && fresh {
+            // A mirror made for this call that got nothing leaves no trace: an empty mirror
+            // would only look like a cached repository to the next call.
+            let _ = fs::remove_dir_all(mirror);
+            let _ = fs::remove_file(&lock_path);
+        }
+        fetched
+    }
+}
+
+/// Fetches `commit` from `url` into `mirror` unless it is there, and returns its full hash.
+fn fetch_commit(mirror: &Path, url: &str, commit: &str) -> Result<String, CheckoutError> {
+    {
         let is_hash = looks_like_hash(commit);
         // A hash names the same commit forever; a branch name must be fetched again.
         if is_hash && let Ok(full) = resolve(mirror, commit) {
@@ -445,6 +460,29 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn failed_first_fetch_leaves_no_mirror_behind() {
+        let cache_dir = tempfile::tempdir().unwrap();
+        let co = Checkouter::new(Cache::new(cache_dir.path()));
+        let missing = cache_dir.path().join("no-such-repo");
+        let url = missing.to_string_lossy().into_owned();
+        co.checkout(&url, "main").unwrap_err();
+        let mirror = co.mirror_path(&url);
+        assert!(
+            !mirror.exists(),
+            "empty mirror left at {}",
+            mirror.display()
+        );
+        assert!(!mirror.with_extension("lock").exists(), "lock file left");
+
+        // A mirror that already holds commits survives a failed fetch of an unknown one.
+        let (repo, first, _) = repo();
+        let url = repo.path().to_string_lossy().into_owned();
+        co.checkout(&url, &first).unwrap();
+        co.checkout(&url, "no-such-branch").unwrap_err();
+        assert!(co.mirror_path(&url).join("HEAD").is_file());
     }
 
     #[test]

@@ -66,7 +66,7 @@ impl SourceTree {
     }
 
     /// Lets the experts' tools decide `#if CONFIG_*` members of struct layouts by this `.config`.
-    pub fn with_config_file(mut self, config: &Path) -> Result<Self, tools::ToolError> {
+    pub fn with_config_file(mut self, config: &Path) -> Result<Self, tools::ConfigError> {
         self.tool_options = self.tool_options.with_config_file(config)?;
         Ok(self)
     }

@@ -46,13 +46,30 @@ pub fn classify(err: &anyhow::Error) -> Failure {
         .unwrap_or(Failure::Internal)
 }
 
-/// Renders an error chain on one line, skipping the classification tags.
+/// Renders an error chain on one line, skipping the classification tags. Control characters
+/// (a NUL from a hostile report, raw bytes a provider sent back, a newline) are escaped, so the
+/// line stays one line and the terminal shows what it got instead of obeying it.
 pub fn one_line(err: &anyhow::Error) -> String {
-    err.chain()
+    let joined = err
+        .chain()
         .filter(|cause| cause.downcast_ref::<Tagged>().is_none())
         .map(|cause| cause.to_string())
         .collect::<Vec<_>>()
-        .join(": ")
+        .join(": ");
+    printable(&joined)
+}
+
+/// `text` with every control character written as an escape (`\0`, `\n`, `\u{1b}`).
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 pub trait ResultExt<T> {
@@ -93,6 +110,12 @@ pub fn environment(message: impl fmt::Display) -> anyhow::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_lines_escape_control_characters() {
+        let err = anyhow::anyhow!("bad\0byte\x1b[31mred\nsecond line");
+        assert_eq!(one_line(&err), "bad\\0byte\\u{1b}[31mred\\nsecond line");
+    }
 
     #[test]
     fn untagged_errors_are_internal() {

@@ -1,8 +1,11 @@
 //! The `racejudge` binary: argument parsing, logging set-up and exit codes. Every subcommand
 //! lives in `cmd/`; the work itself lives in the library crates (see ARCHITECTURE.md).
 
+#[macro_use]
+mod out;
 mod cmd;
 mod exit;
+mod input;
 mod paths;
 
 use std::process::ExitCode;
@@ -16,6 +19,10 @@ struct Cli {
     /// Log verbosity for diagnostics on stderr (also RUST_LOG, e.g. RUST_LOG=racejudge=debug).
     #[arg(long, global = true, default_value = "warn", env = "RACEJUDGE_LOG")]
     log: String,
+
+    /// Largest input (report, console log) one command reads, in MiB.
+    #[arg(long, global = true, env = "RACEJUDGE_MAX_INPUT_MB", default_value_t = input::DEFAULT_MAX_INPUT_MB)]
+    max_input_mb: u64,
 
     #[command(subcommand)]
     command: Command,
@@ -44,6 +51,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log);
+    input::set_max_input_mb(cli.max_input_mb);
     let outcome = match cli.command {
         Command::Assess(args) => cmd::assess::run(args),
         Command::Eval(args) => cmd::eval::run(args),
@@ -56,6 +64,8 @@ fn main() -> ExitCode {
     };
     match outcome {
         Ok(code) => code,
+        // The reader of stdout went away (`| head`): it has what it wanted.
+        Err(err) if out::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             let failure = exit::classify(&err);
             eprintln!("error: {}", exit::one_line(&err));
@@ -72,6 +82,8 @@ fn init_logging(default_filter: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: a CI log or a file gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }

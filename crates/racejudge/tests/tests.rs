@@ -3,6 +3,7 @@
 
 mod assess_cli;
 mod eval_cli;
+mod hostile_cli;
 mod index_cli;
 mod mcp_cli;
 mod parse;

@@ -27,6 +27,7 @@ pub mod text;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -62,6 +63,10 @@ pub enum ToolError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{tool} did not answer within {seconds} s (the per-call tool deadline); narrow the query"
+    )]
+    TimedOut { tool: String, seconds: u64 },
     #[error("{0}")]
     Failed(String),
 }
@@ -86,10 +91,25 @@ pub trait Tool: Send + Sync {
     fn execute(&self, args: &Value) -> Result<Value, ToolError>;
 }
 
+/// How long one tool call may take by default: the slowest real query (a tree-wide grep of a
+/// common word) takes a few seconds; a call past this is stuck, not busy.
+pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// All tools for one kernel tree, addressed by name.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ToolBox {
     tools: BTreeMap<&'static str, Arc<dyn Tool>>,
+    /// Per-call deadline; `None` runs calls inline with no limit.
+    timeout: Option<Duration>,
+}
+
+impl Default for ToolBox {
+    fn default() -> Self {
+        Self {
+            tools: BTreeMap::new(),
+            timeout: Some(DEFAULT_TOOL_TIMEOUT),
+        }
+    }
 }
 
 impl ToolBox {
@@ -101,6 +121,16 @@ impl ToolBox {
     pub fn with(mut self, tool: Arc<dyn Tool>) -> Self {
         self.tools.insert(tool.spec().name, tool);
         self
+    }
+
+    /// Sets the per-call deadline (`None`: no deadline, calls run on the caller's thread).
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
     }
 
     pub fn specs(&self) -> Vec<ToolSpec> {
@@ -115,20 +145,49 @@ impl ToolBox {
         self.tools.get(name)
     }
 
+    /// Runs one tool by name within the per-call deadline. A call past it is answered with
+    /// [`ToolError::TimedOut`]; its thread is left to finish on its own (tools are read-only, so
+    /// an abandoned call changes nothing), and the caller is never blocked longer than the
+    /// deadline.
     pub fn call(&self, name: &str, args: &Value) -> Result<Value, ToolError> {
-        match self.tools.get(name) {
-            Some(tool) => tool.execute(args),
-            None => Err(ToolError::UnknownTool {
+        let Some(tool) = self.tools.get(name) else {
+            return Err(ToolError::UnknownTool {
                 name: name.to_string(),
                 available: self.names().collect::<Vec<_>>().join(", "),
+            });
+        };
+        let Some(limit) = self.timeout else {
+            return tool.execute(args);
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let worker = Arc::clone(tool);
+        let owned_args = args.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("tool {name}"))
+            .spawn(move || {
+                // The receiver may have given up already; nothing to do then.
+                let _ = tx.send(worker.execute(&owned_args));
+            });
+        if spawned.is_err() {
+            // No thread to be had (resource limits): run inline rather than fail the call.
+            return tool.execute(args);
+        }
+        match rx.recv_timeout(limit) {
+            Ok(result) => result,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(ToolError::TimedOut {
+                tool: name.to_string(),
+                seconds: limit.as_secs().max(1),
             }),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(ToolError::Failed(
+                format!("{name} failed internally (it panicked); this is a racejudge bug"),
+            )),
         }
     }
 }
 
 pub mod tool;
 
-pub use layout::ConfigValue;
+pub use layout::{ConfigError, ConfigValue};
 
 /// How a [`ToolBox`] is set up beyond its index.
 #[derive(Debug, Clone)]
@@ -141,6 +200,8 @@ pub struct ToolOptions {
     /// when it defines the type (exact, compiler-made), from source otherwise. Read lazily on the
     /// first layout query and shared by every clone of the toolbox.
     pub dwarf: Option<Arc<layout::dwarf::DwarfLayouts>>,
+    /// Deadline of one tool call (default [`DEFAULT_TOOL_TIMEOUT`]; `None`: no limit).
+    pub timeout: Option<Duration>,
 }
 
 impl Default for ToolOptions {
@@ -149,18 +210,15 @@ impl Default for ToolOptions {
             config: None,
             budget: text::DEFAULT_BUDGET,
             dwarf: None,
+            timeout: Some(DEFAULT_TOOL_TIMEOUT),
         }
     }
 }
 
 impl ToolOptions {
     /// Reads a kernel `.config` so struct layouts can decide `#if CONFIG_*` members.
-    pub fn with_config_file(mut self, path: &std::path::Path) -> Result<Self, ToolError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ToolError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        self.config = Some(layout::parse_config(&text));
+    pub fn with_config_file(mut self, path: &std::path::Path) -> Result<Self, layout::ConfigError> {
+        self.config = Some(layout::read_config_file(path)?);
         Ok(self)
     }
 
@@ -187,6 +245,7 @@ pub fn toolbox_with(index: Arc<codeindex::Index>, options: ToolOptions) -> ToolB
     };
     let dwarf = options.dwarf;
     ToolBox::new()
+        .with_timeout(options.timeout)
         .with(Arc::new(tool::dir_index::DirIndex(ctx.clone())))
         .with(Arc::new(tool::read_file::ReadFile(ctx.clone())))
         .with(Arc::new(tool::file_index::FileIndex(ctx.clone())))

@@ -4,20 +4,34 @@
 //! and seeds written against it keep working. [`Budget`] caps every result (a model drowns in a
 //! 500-line dump); when it cuts, the tool says what was left out and how to narrow the query.
 
-use std::path::Path;
+use std::fs::File;
+use std::io::Read;
 
 use crate::ToolError;
 
 /// Default result budget: about 4k tokens.
 pub const DEFAULT_BUDGET: usize = 16 * 1024;
 
-/// Reads a file as lines, split on `\n` (a `\r` is kept, as the reference does). A trailing
-/// newline does not make an extra empty line.
-pub fn read_lines(abs: &Path, rel: &str) -> Result<Vec<String>, ToolError> {
-    let bytes = std::fs::read(abs).map_err(|source| ToolError::Io {
-        path: rel.to_string(),
-        source,
-    })?;
+/// The largest file a tool reads (the kernel's largest sources, generated register headers, are
+/// about 20 MiB): a bigger one is refused rather than read whole into memory.
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// Reads an opened file as lines, split on `\n` (a `\r` is kept, as the reference does). A
+/// trailing newline does not make an extra empty line. `len` is the size from its metadata.
+pub fn read_lines(file: File, len: u64, rel: &str) -> Result<Vec<String>, ToolError> {
+    if len > MAX_FILE_BYTES {
+        return Err(ToolError::Failed(format!(
+            "{rel} is {len} bytes, over the {MAX_FILE_BYTES}-byte limit for one file"
+        )));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    // `take` keeps a file that grows while it is read within the limit too.
+    file.take(MAX_FILE_BYTES)
+        .read_to_end(&mut bytes)
+        .map_err(|source| ToolError::Io {
+            path: rel.to_string(),
+            source,
+        })?;
     let text = String::from_utf8_lossy(&bytes);
     let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
     if lines.last().is_some_and(String::is_empty) {

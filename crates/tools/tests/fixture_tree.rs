@@ -370,6 +370,97 @@ fn read_file_pages_numbered_lines() {
 }
 
 #[test]
+fn read_file_rejects_line_numbers_it_cannot_honour_and_names_them_as_given() {
+    let f = fixture();
+    for (args, want) in [
+        (
+            json!({"File": "net/socket.c", "LineCount": 0}),
+            "LineCount must be at least 1",
+        ),
+        (json!({"File": "net/socket.c", "LineCount": -1}), "got -1"),
+        (
+            json!({"File": "net/socket.c", "FirstLine": 0}),
+            "FirstLine is 1-based",
+        ),
+        (
+            json!({"File": "net/socket.c", "FirstLine": 99_999_999_999_i64}),
+            "does not have line 99999999999",
+        ),
+    ] {
+        let err = call_err(&f, "read-file", args.clone());
+        assert!(err.to_string().contains(want), "{args}: {err}");
+    }
+}
+
+#[test]
+fn non_regular_files_in_the_tree_are_refused_not_read() {
+    let f = fixture();
+    let made = std::process::Command::new("mkfifo")
+        .arg(f.root.join("net/pipe.c"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // Before the fix this call blocked forever on the FIFO's open.
+    let err = call_err(&f, "read-file", json!({"File": "net/pipe.c"}));
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+}
+
+#[test]
+fn a_tool_past_its_deadline_answers_with_a_timeout() {
+    struct Stuck;
+    impl tools::Tool for Stuck {
+        fn spec(&self) -> tools::ToolSpec {
+            tools::ToolSpec {
+                name: "stuck",
+                description: "never answers in time",
+                input_schema: json!({"type": "object"}),
+                output_schema: json!({"type": "object"}),
+            }
+        }
+        fn execute(&self, _: &Value) -> Result<Value, ToolError> {
+            std::thread::sleep(std::time::Duration::from_secs(30));
+            Ok(json!({}))
+        }
+    }
+    let tools = ToolBox::new()
+        .with(Arc::new(Stuck))
+        .with_timeout(Some(std::time::Duration::from_millis(50)));
+    let started = std::time::Instant::now();
+    let err = tools.call("stuck", &json!({})).unwrap_err();
+    assert!(matches!(err, ToolError::TimedOut { .. }), "{err}");
+    assert!(err.to_string().contains("deadline"), "{err}");
+    // Generous bound: the point is "not 30 s", not a timing measurement.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+#[test]
+fn a_file_that_is_not_a_kernel_config_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("empty", "", "no CONFIG_ entries"),
+        (
+            "prose",
+            "hello world\n",
+            "line 1 is not a CONFIG_NAME=value line",
+        ),
+        ("binary", "\u{0}\u{1}CONFIG_X=y", "line 1"),
+    ];
+    for (name, text, want) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let err = ToolOptions::default().with_config_file(&path).unwrap_err();
+        assert!(err.to_string().contains(want), "{name}: {err}");
+    }
+    let err = ToolOptions::default()
+        .with_config_file(Path::new("/dev/null"))
+        .unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    let good = dir.path().join("good");
+    std::fs::write(&good, "# comment\nCONFIG_SMP=y\n# CONFIG_X is not set\n").unwrap();
+    ToolOptions::default().with_config_file(&good).unwrap();
+}
+
+#[test]
 fn dir_index_lists_subdirs_and_files() {
     let f = fixture();
     let out = call(&f, "codesearch-dir-index", json!({"Dir": ""}));

@@ -7,7 +7,7 @@
 //! `racejudge trajectory show`.
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -180,19 +180,8 @@ pub fn flow_error(err: FlowRunError) -> anyhow::Error {
 
 /// Reads a report file (or stdin) and parses its first report. No report is bad input.
 pub fn read_report(path: &str) -> anyhow::Result<(String, report::Report)> {
-    let text = if path == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .context("reading stdin")
-            .bad_input()?;
-        s
-    } else {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("reading report {path}"))
-            .bad_input()?;
-        String::from_utf8_lossy(&bytes).into_owned()
-    };
+    let (_, bytes) = crate::input::read(Some(std::path::Path::new(path)))?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     let parsed = report::parse(&text);
     let Some(first) = parsed.reports.into_iter().next() else {
         return Err(exit::bad_input(format!("{path}: no KCSAN report found")));
@@ -219,13 +208,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ));
         }
     };
-    if let Some(config) = &args.config
-        && !config.is_file()
-    {
-        return Err(exit::bad_input(format!(
-            "kernel config {} not found",
-            config.display()
-        )));
+    // Checked before any checkout, build or index is paid for.
+    if let Some(config) = &args.config {
+        tools::layout::read_config_file(config)
+            .context("--config")
+            .bad_input()?;
     }
     let opts = FlowOptions {
         cache: assess::cache::Cache::new(crate::paths::cache_dir()),
@@ -240,12 +227,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let flow =
         assess::kcsan::assessment_flow(&opts).context("building the assessment-kcsan flow")?;
     let mut sinks: Vec<Arc<dyn SpanSink>> = vec![Arc::new(Progress::new())];
-    if let Some(path) = &args.trajectory {
-        let file = agent::JsonlSink::create(path)
-            .with_context(|| format!("cannot write trajectory {}", path.display()))
-            .bad_input()?;
-        sinks.push(Arc::new(file));
-    }
+    let record = match &args.trajectory {
+        Some(path) => {
+            let file = agent::JsonlSink::create(path)
+                .with_context(|| format!("cannot write trajectory {}", path.display()))
+                .bad_input()?;
+            let record = Arc::new(CheckedSink::new(file));
+            sinks.push(record.clone());
+            Some(record)
+        }
+        None => None,
+    };
     let trajectory = agent::Trajectory::new(sinks);
     let result = assess::kcsan::assess(
         &flow,
@@ -267,7 +259,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if let Some(fields) = doc.as_object_mut() {
             fields.insert("Title".into(), serde_json::json!(report.full_title()));
         }
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?)?;
     } else {
         let verdict = if assessment.benign {
             "BENIGN"
@@ -280,15 +272,64 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         } else {
             ("", "")
         };
-        println!(
+        outln!(
             "{b}Verdict: {verdict}{e} (confident: {}, confidence {:.0}%, expert {})\n",
             if assessment.confident { "yes" } else { "no" },
             assessment.confidence * 100.0,
             assessment.expert
-        );
-        print!("{}", assessment.explanation);
+        )?;
+        out!("{}", assessment.explanation)?;
+    }
+    // The verdict stands, but the record the user asked for is incomplete: say so and fail.
+    if let Some(failure) = record.and_then(|r| r.first_failure()) {
+        return Err(anyhow::anyhow!(
+            "the trajectory is incomplete: {failure} (the verdict above is still valid)"
+        ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A trajectory sink that remembers its first write failure, so that a record the user asked
+/// for and did not get fails the command at the end instead of vanishing into a log line.
+pub struct CheckedSink<S> {
+    inner: S,
+    failure: Mutex<Option<String>>,
+}
+
+impl<S: SpanSink> CheckedSink<S> {
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            failure: Mutex::new(None),
+        }
+    }
+
+    pub fn first_failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn note(&self, result: Result<(), SinkError>) -> Result<(), SinkError> {
+        if let Err(err) = &result {
+            self.failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert_with(|| err.to_string());
+        }
+        result
+    }
+}
+
+impl<S: SpanSink> SpanSink for CheckedSink<S> {
+    fn span(&self, span: &Span) -> Result<(), SinkError> {
+        self.note(self.inner.span(span))
+    }
+
+    fn transcript(&self, entry: &agent::TranscriptEntry) -> Result<(), SinkError> {
+        self.note(self.inner.transcript(entry))
+    }
 }
 
 /// Default cap on the checkouts, builds and indexes kept in the cache (`RACEJUDGE_CACHE_MAX_GB`).

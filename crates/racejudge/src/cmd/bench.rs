@@ -232,52 +232,58 @@ fn persisted(index: &Index) -> anyhow::Result<()> {
 
 fn print_report(r: &Report, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(r)?);
+        outln!("{}", serde_json::to_string_pretty(r)?)?;
         return Ok(());
     }
-    println!("tree                         {}", r.kernel.display());
-    println!(
+    outln!("tree                         {}", r.kernel.display())?;
+    outln!(
         "files / definitions          {} / {}",
-        r.files, r.definitions
-    );
-    println!(
+        r.files,
+        r.definitions
+    )?;
+    outln!(
         "cold index                   {:.2} s ready, {:.2} s with the cache written",
-        r.cold_index_s, r.cold_index_persisted_s
-    );
-    println!(
+        r.cold_index_s,
+        r.cold_index_persisted_s
+    )?;
+    outln!(
         "reload (from cache: {})    {:.3} s",
-        r.reload_from_cache, r.reload_s
-    );
-    println!(
+        r.reload_from_cache,
+        r.reload_s
+    )?;
+    outln!(
         "refresh after {} touched     {:.3} s ready, {:.3} s with the cache written ({} files re-indexed)",
-        r.touched_files, r.refresh_s, r.refresh_persisted_s, r.refresh_files_indexed
-    );
-    println!(
+        r.touched_files,
+        r.refresh_s,
+        r.refresh_persisted_s,
+        r.refresh_files_indexed
+    )?;
+    outln!(
         "definition-source x{}       p50 {:.3} ms, p99 {:.3} ms ({} errors)",
         r.definition_source_calls,
         r.definition_source_p50_ms,
         r.definition_source_p99_ms,
         r.definition_source_errors
-    );
-    println!(
+    )?;
+    outln!(
         "find-references file::private_data  {:.1} ms ({} refs)",
         r.find_references_private_data_ms,
         r.find_references_private_data_total
             .map_or("?".into(), |t| t.to_string())
-    );
+    )?;
     let mib = |m: Option<f64>| m.map_or("unknown".into(), |m| format!("{m:.0} MiB"));
-    println!(
+    outln!(
         "peak RSS                     cold index {}, whole benchmark {}",
         mib(r.cold_peak_rss_mib),
         mib(r.peak_rss_mib)
-    );
+    )?;
     match (r.ctags_s, &r.ctags_note) {
-        (Some(c), _) => println!(
+        (Some(c), _) => outln!(
             "universal-ctags -R           {:.2} s (cold index / ctags = {:.2})",
             c,
             r.index_over_ctags.unwrap_or(0.0)
-        ),
-        (None, Some(note)) => println!("universal-ctags              {note}"),
+        )?,
+        (None, Some(note)) => outln!("universal-ctags              {note}")?,
         (None, None) => {}
     }
     Ok(())

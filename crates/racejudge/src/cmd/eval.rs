@@ -70,7 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let (_, text) = crate::input::read(Some(path))?;
         let (report_text, label) = split_labelled(&String::from_utf8_lossy(&text));
         let Some(label) = label else {
             eprintln!("skipping {name}: no LABEL: line");
@@ -141,40 +141,42 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let metrics = Metrics::compute(&outcomes);
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(
                 &serde_json::json!({ "metrics": metrics, "reports": outcomes })
             )?
-        );
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     let c = metrics.confusion;
-    println!("reports: {}  errors: {}", metrics.total, metrics.errors);
-    println!("accuracy: {:.1}%", metrics.accuracy * 100.0);
-    println!(
+    outln!("reports: {}  errors: {}", metrics.total, metrics.errors)?;
+    outln!("accuracy: {:.1}%", metrics.accuracy * 100.0)?;
+    outln!(
         "benign:  precision {:.1}%  recall {:.1}%",
         metrics.benign_precision * 100.0,
         metrics.benign_recall * 100.0
-    );
-    println!(
+    )?;
+    outln!(
         "harmful: precision {:.1}%  recall {:.1}%",
         metrics.harmful_precision * 100.0,
         metrics.harmful_recall * 100.0
-    );
-    println!("confusion (rows truth, cols predicted):");
-    println!("                 benign  harmful");
-    println!("  benign        {:>7}  {:>7}", c[0][0], c[0][1]);
-    println!("  harmful       {:>7}  {:>7}", c[1][0], c[1][1]);
-    println!(
+    )?;
+    outln!("confusion (rows truth, cols predicted):")?;
+    outln!("                 benign  harmful")?;
+    outln!("  benign        {:>7}  {:>7}", c[0][0], c[0][1])?;
+    outln!("  harmful       {:>7}  {:>7}", c[1][0], c[1][1])?;
+    outln!(
         "confident: {} ({} correct)",
-        metrics.confident, metrics.confident_correct
-    );
-    println!(
+        metrics.confident,
+        metrics.confident_correct
+    )?;
+    outln!(
         "tokens/report: {:.0}  time/report: {:.0} ms",
-        metrics.tokens_per_report, metrics.millis_per_report
-    );
-    println!("\nper report:");
+        metrics.tokens_per_report,
+        metrics.millis_per_report
+    )?;
+    outln!("\nper report:")?;
     for o in &outcomes {
         let p = match o.predicted {
             Some(Label::Benign) => "benign",
@@ -186,14 +188,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         } else {
             "✗"
         };
-        println!(
+        outln!(
             "{mark} {:<72} truth {:<7} predicted {:<7} conf {:.2} {}",
             o.file,
             format!("{:?}", o.label).to_lowercase(),
             p,
             o.confidence,
             o.error.clone().unwrap_or_else(|| o.rules.join(","))
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

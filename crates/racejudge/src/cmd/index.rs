@@ -8,7 +8,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use codeindex::{BuildStats, Index, IndexOptions, Progress};
@@ -36,6 +36,9 @@ pub struct KernelArgs {
     /// arch/*/include/generated) are indexed, and the tools read them, at their tree paths.
     #[arg(long)]
     pub build_dir: Option<PathBuf>,
+    /// Deadline of one code tool call, in seconds (0: none).
+    #[arg(long, env = "RACEJUDGE_TOOL_TIMEOUT", default_value_t = tools::DEFAULT_TOOL_TIMEOUT.as_secs())]
+    pub tool_timeout: u64,
 }
 
 impl KernelArgs {
@@ -49,7 +52,10 @@ impl KernelArgs {
 
     /// Tool options: the parsed `.config`, when given.
     pub fn tool_options(&self) -> anyhow::Result<tools::ToolOptions> {
-        let mut options = tools::ToolOptions::default();
+        let mut options = tools::ToolOptions {
+            timeout: (self.tool_timeout > 0).then(|| Duration::from_secs(self.tool_timeout)),
+            ..Default::default()
+        };
         if let Some(vmlinux) = &self.vmlinux {
             if !vmlinux.is_file() {
                 return Err(exit::bad_input(format!(
@@ -63,7 +69,7 @@ impl KernelArgs {
             None => Ok(options),
             Some(path) => options
                 .with_config_file(path)
-                .with_context(|| format!("reading --config {}", path.display()))
+                .context("--config")
                 .bad_input(),
         }
     }
@@ -80,13 +86,11 @@ pub fn open(
             args.kernel.display()
         )));
     }
-    if let Some(config) = &args.config
-        && !config.is_file()
-    {
-        return Err(exit::bad_input(format!(
-            "--config {} is not a file",
-            config.display()
-        )));
+    // Checked before the index (seconds, a gigabyte) is built and keyed to it.
+    if let Some(config) = &args.config {
+        tools::layout::read_config_file(config)
+            .context("--config")
+            .bad_input()?;
     }
     if let Some(dir) = &args.build_dir
         && !dir.is_dir()
@@ -181,12 +185,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "counts": counts,
             "wall_seconds": wall.as_secs_f64(),
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("kernel tree   {}", index.root().display());
-    println!("arch          {}", index.arch());
-    println!(
+    outln!("kernel tree   {}", index.root().display())?;
+    outln!("arch          {}", index.arch())?;
+    outln!(
         "config        {}",
         args.kernel
             .config
@@ -194,8 +198,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .map_or("(none: #if CONFIG_* unknown)".to_string(), |c| c
                 .display()
                 .to_string())
-    );
-    println!(
+    )?;
+    outln!(
         "files         {} total, {} indexed, {} reused, {} removed{}",
         stats.files_total,
         stats.files_indexed,
@@ -206,11 +210,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         } else {
             ""
         }
-    );
+    )?;
     if let Some(cache) = &stats.cache_file {
-        println!("cache         {}", cache.display());
+        outln!("cache         {}", cache.display())?;
     }
-    println!(
+    outln!(
         "definitions   {} functions, {} prototypes, {} structs, {} unions, {} fields, {} enums, {} enumerators, {} typedefs, {} globals, {} macros",
         counts.functions,
         counts.prototypes,
@@ -222,15 +226,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         counts.typedefs,
         counts.global_variables,
         counts.macros
-    );
-    println!(
+    )?;
+    outln!(
         "scanned       {:.1} MiB",
         stats.bytes_scanned as f64 / (1024.0 * 1024.0)
-    );
-    println!(
+    )?;
+    outln!(
         "time          {:.2}s (index {:.2}s)",
         wall.as_secs_f64(),
         stats.elapsed.as_secs_f64()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

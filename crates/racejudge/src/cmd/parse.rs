@@ -6,14 +6,14 @@
 //! with a one-line `error:`. Unreadable files are reported with their path, also exit 2.
 
 use std::fmt::Write as _;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use report::{Access, AccessContext, Frame, FrameClass, ParseOutput, Report, Warning};
 
-use crate::exit::{self, ResultExt};
+use crate::exit;
 
 /// How many frames of each stack the human summary shows.
 const SUMMARY_FRAMES: usize = 6;
@@ -28,7 +28,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (source, bytes) = read_input(args.file.as_ref())?;
+    let (source, bytes) = crate::input::read(args.file.as_deref())?;
     // Pasted logs are sometimes not valid UTF-8 (console garbage); parse what is readable.
     let text = String::from_utf8_lossy(&bytes);
     let out = report::parse(&text);
@@ -60,25 +60,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         other => other
             .map(|()| ExitCode::SUCCESS)
             .context("writing to stdout"),
-    }
-}
-
-fn read_input(file: Option<&PathBuf>) -> anyhow::Result<(String, Vec<u8>)> {
-    match file {
-        Some(path) if path.as_os_str() != "-" => {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("cannot read {}", path.display()))
-                .bad_input()?;
-            Ok((path.display().to_string(), bytes))
-        }
-        _ => {
-            let mut bytes = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut bytes)
-                .context("cannot read stdin")
-                .bad_input()?;
-            Ok(("stdin".to_string(), bytes))
-        }
     }
 }
 

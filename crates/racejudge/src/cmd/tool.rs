@@ -41,16 +41,19 @@ pub struct Args {
     /// The O= directory of a build of this tree: its generated headers are indexed and readable.
     #[arg(long)]
     pub build_dir: Option<std::path::PathBuf>,
+    /// Deadline of the call, in seconds (0: none).
+    #[arg(long, env = "RACEJUDGE_TOOL_TIMEOUT", default_value_t = tools::DEFAULT_TOOL_TIMEOUT.as_secs())]
+    pub tool_timeout: u64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.list {
         let specs = tools::specs();
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&specs)?);
+            outln!("{}", serde_json::to_string_pretty(&specs)?)?;
         } else {
             for spec in specs {
-                println!("{}\n    {}\n", spec.name, spec.description);
+                outln!("{}\n    {}\n", spec.name, spec.description)?;
             }
         }
         return Ok(ExitCode::SUCCESS);
@@ -79,11 +82,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         arch: args.arch,
         vmlinux: args.vmlinux,
         build_dir: args.build_dir,
+        tool_timeout: args.tool_timeout,
     };
     let toolbox = super::index::toolbox(&kernel)?;
     match toolbox.call(&name, &tool_args) {
         Ok(result) => {
-            println!("{}", serde_json::to_string_pretty(&result)?);
+            outln!("{}", serde_json::to_string_pretty(&result)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Err(err) if err.is_caller_error() => fail(args.json, err.to_string()),
@@ -94,7 +98,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// A caller error: printed (and echoed as JSON with --json), exit 2.
 fn fail(json: bool, message: String) -> anyhow::Result<ExitCode> {
     if json {
-        println!("{}", serde_json::json!({ "error": message }));
+        outln!("{}", serde_json::json!({ "error": message }))?;
     }
     Err(exit::bad_input(message)).bad_input()
 }

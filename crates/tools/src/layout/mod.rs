@@ -569,6 +569,86 @@ fn arch_default(name: &str) -> Option<Tri> {
     })
 }
 
+/// Why a file given as a kernel `.config` is not one.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path} is not a regular file")]
+    NotAFile { path: String },
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a kernel .config: {reason}")]
+    Invalid { path: String, reason: String },
+}
+
+/// The largest `.config` accepted (real ones are about 300 KB).
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// Reads and checks a kernel `.config` before anything expensive uses it: a regular UTF-8 file of
+/// `CONFIG_X=value` lines, comments and blank lines, with at least one `CONFIG_` entry.
+pub fn read_config_file(
+    path: &std::path::Path,
+) -> Result<HashMap<String, ConfigValue>, ConfigError> {
+    use std::io::Read;
+    let shown = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|source| ConfigError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    if !meta.is_file() {
+        return Err(ConfigError::NotAFile { path: shown });
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|source| ConfigError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+    let invalid = |reason: String| ConfigError::Invalid {
+        path: shown.clone(),
+        reason,
+    };
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(invalid(format!("it is over {MAX_CONFIG_BYTES} bytes")));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| invalid("it is not UTF-8 text".into()))?;
+    check_config_text(&text).map_err(invalid)?;
+    Ok(parse_config(&text))
+}
+
+/// The syntax check behind [`read_config_file`]: the first offending line, or no entry at all.
+fn check_config_text(text: &str) -> Result<(), String> {
+    let mut entries = 0usize;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let well_formed = line.split_once('=').is_some_and(|(name, _)| {
+            name.strip_prefix("CONFIG_").is_some_and(|rest| {
+                !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            })
+        });
+        if !well_formed {
+            let clipped: String = line.chars().take(60).collect();
+            return Err(format!(
+                "line {} is not a CONFIG_NAME=value line: {:?}",
+                n + 1,
+                clipped
+            ));
+        }
+        entries += 1;
+    }
+    if entries == 0 {
+        return Err("it has no CONFIG_ entries".into());
+    }
+    Ok(())
+}
+
 /// Parses a `.config` file: `CONFIG_X=y|m|n|<number>|"string"`, `# CONFIG_X is not set`.
 pub fn parse_config(text: &str) -> HashMap<String, ConfigValue> {
     let mut out = HashMap::new();

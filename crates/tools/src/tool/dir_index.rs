@@ -1,11 +1,14 @@
 //! `codesearch-dir-index`: the subdirectories and source files of one directory, with how many
 //! definitions the index holds for each file (cheap: the index answers per file).
 
+use std::os::fd::AsRawFd;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Ctx;
+use crate::path_guard::Access;
 use crate::schema::{parse_args, to_json, tool_spec};
 use crate::{Tool, ToolError, ToolSpec};
 
@@ -68,19 +71,21 @@ impl Tool for DirIndex {
     fn execute(&self, args: &Value) -> Result<Value, ToolError> {
         let args: Args = parse_args(NAME, args)?;
         let tp = self.0.resolve(&args.dir)?;
-        let meta = std::fs::metadata(&tp.abs).map_err(|_| {
-            ToolError::NotFound(format!("the directory does not exist: {}", tp.rel))
+        let (dir, _) = tp.open(Access::ListDir).map_err(|e| match e {
+            ToolError::NotFound(m) if m.starts_with("the path does not exist") => {
+                ToolError::NotFound(format!("the directory does not exist: {}", tp.rel))
+            }
+            other => other,
         })?;
-        if !meta.is_dir() {
-            return Err(ToolError::NotFound(format!(
-                "the path is not a directory: {}; use read-file or codesearch-file-index for files",
-                tp.rel
-            )));
-        }
-        let entries = std::fs::read_dir(&tp.abs).map_err(|source| ToolError::Io {
-            path: tp.rel.clone(),
-            source,
-        })?;
+        // List the directory that was opened (and checked), not the path again: the handle's
+        // /proc entry names exactly that directory.
+        let entries =
+            std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd())).map_err(|source| {
+                ToolError::Io {
+                    path: tp.rel.clone(),
+                    source,
+                }
+            })?;
         let mut subdirs = Vec::new();
         let mut files = Vec::new();
         for entry in entries.flatten() {
@@ -97,9 +102,9 @@ impl Tool for DirIndex {
             let Ok(resolved) = self.0.resolve(&child) else {
                 continue;
             };
-            match std::fs::metadata(&resolved.abs) {
-                Ok(m) if m.is_dir() => subdirs.push(name),
-                Ok(_) if listed(&name) => files.push((name, child)),
+            match resolved.stat() {
+                Ok(Some(m)) if m.is_dir() => subdirs.push(name),
+                Ok(Some(m)) if m.is_file() && listed(&name) => files.push((name, child)),
                 _ => {}
             }
         }

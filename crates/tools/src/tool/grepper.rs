@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Ctx;
+use crate::path_guard::{self, Access};
 use crate::schema::{parse_args, to_json, tool_spec};
-use crate::{Tool, ToolError, ToolSpec, path_guard};
+use crate::{Tool, ToolError, ToolSpec};
 
 pub const NAME: &str = "grepper";
 /// Matches kept in memory; beyond this they are only counted.
@@ -106,12 +107,15 @@ impl Tool for Grepper {
                 |searcher, file| {
                     let mut hits = Vec::new();
                     let mut any = false;
-                    let Ok(tp) = ctx.resolve(file) else {
+                    // Opened through the guard, and the handle is what is searched.
+                    let Ok((opened, _)) =
+                        ctx.resolve(file).and_then(|tp| tp.open(Access::ReadFile))
+                    else {
                         return (*file, hits);
                     };
-                    let result = searcher.search_path(
+                    let result = searcher.search_file(
                         &matcher,
-                        &tp.abs,
+                        &opened,
                         Lossy(|lnum, line| {
                             total.fetch_add(1, Ordering::Relaxed);
                             any = true;

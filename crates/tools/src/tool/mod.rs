@@ -22,7 +22,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::layout::ConfigValue;
-use crate::path_guard::{self, TreePath};
+use crate::path_guard::{self, Access, TreePath};
 use crate::{ToolError, text};
 
 /// What every tool holds.
@@ -43,7 +43,8 @@ impl Ctx {
         path_guard::resolve(self.index.base_for(&rel), &rel)
     }
 
-    /// Resolves a caller's file path; it must exist and be a regular file.
+    /// Resolves a caller's file path; it must exist and not be a directory (whether it is a
+    /// regular file is checked again when it is opened, on the handle that is read).
     pub fn existing_file(&self, tool: &str, path: &str) -> Result<TreePath, ToolError> {
         let tp = self.resolve(path)?;
         if tp.rel.is_empty() {
@@ -53,13 +54,13 @@ impl Ctx {
                     .into(),
             });
         }
-        match std::fs::metadata(&tp.abs) {
-            Ok(m) if m.is_dir() => Err(ToolError::NotFound(format!(
+        match tp.stat()? {
+            Some(m) if m.is_dir() => Err(ToolError::NotFound(format!(
                 "{} is a directory, not a file; use codesearch-dir-index to list it",
                 tp.rel
             ))),
-            Ok(_) => Ok(tp),
-            Err(_) => Err(ToolError::NotFound(format!(
+            Some(_) => Ok(tp),
+            None => Err(ToolError::NotFound(format!(
                 "the file does not exist: {}{}",
                 tp.rel,
                 self.similar_files(&tp.rel)
@@ -84,7 +85,8 @@ impl Ctx {
     }
 
     pub fn lines(&self, tp: &TreePath) -> Result<Vec<String>, ToolError> {
-        text::read_lines(&tp.abs, &tp.rel)
+        let (file, meta) = tp.open(Access::ReadFile)?;
+        text::read_lines(file, meta.len(), &tp.rel)
     }
 
     /// Lines of a file the index named (trusted to be inside the tree, still checked).

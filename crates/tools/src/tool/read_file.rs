@@ -63,14 +63,32 @@ impl Tool for ReadFile {
         let tp = self.0.existing_file(NAME, &args.file)?;
         let lines = self.0.lines(&tp)?;
         let total = lines.len() as u32;
-        let first = args.first_line.unwrap_or(1).clamp(1, i64::from(u32::MAX)) as u32;
+        let bad = |message: String| ToolError::BadArguments {
+            tool: NAME.to_string(),
+            message,
+        };
+        let asked_first = args.first_line.unwrap_or(1);
+        if asked_first < 1 {
+            return Err(bad(format!(
+                "FirstLine is 1-based; {asked_first} is not a line number"
+            )));
+        }
+        if let Some(count) = args.line_count
+            && count < 1
+        {
+            return Err(bad(format!(
+                "LineCount must be at least 1 (and at most {MAX_LINES}); got {count}"
+            )));
+        }
+        // Named as asked, not as clamped: the caller must recognise its own number.
+        if asked_first > i64::from(total) {
+            return Err(no_such_line(&tp.rel, asked_first, total));
+        }
+        let first = asked_first as u32;
         let count = args
             .line_count
             .unwrap_or(i64::from(MAX_LINES))
-            .clamp(1, i64::from(MAX_LINES)) as u32;
-        if first > total {
-            return Err(no_such_line(&tp.rel, first, total));
-        }
+            .min(i64::from(MAX_LINES)) as u32;
         let last = (first + count - 1).min(total);
         let mut budget = Budget::new(self.0.budget);
         let (contents, cut) = numbered_budgeted(&lines, first, last, &mut budget);
