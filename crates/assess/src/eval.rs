@@ -56,6 +56,12 @@ pub struct Outcome {
     pub error: Option<String>,
     /// Names of the rules that fired (static expert).
     pub rules: Vec<String>,
+    /// The static expert's feature vector (what its fitted weights score), for cross-validation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub features: Option<crate::static_expert::model::Features>,
+    /// The same plus the later-tree rules (comparison figure only).
+    #[serde(skip)]
+    pub features_with_later_tree: Option<crate::static_expert::model::Features>,
 }
 
 #[derive(Debug, Clone, Serialize, Default, PartialEq)]
@@ -154,6 +160,8 @@ mod tests {
             millis: 10,
             error: None,
             rules: vec![],
+            features: None,
+            features_with_later_tree: None,
         }
     }
 

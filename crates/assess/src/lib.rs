@@ -15,6 +15,7 @@
 pub mod build;
 pub use dircache as cache;
 pub mod checkout;
+pub mod crossval;
 pub mod eval;
 pub mod expert;
 pub mod flow;

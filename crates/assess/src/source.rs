@@ -130,14 +130,13 @@ impl SourceTree {
         };
         for start in 0..last_start.max(1) {
             let rel = parts[start..].join("/");
-            let base = self.base_for(&rel);
-            if let Ok(canon) = base.join(&rel).canonicalize() {
-                if !canon.starts_with(base) {
+            // The tools' guard decides: symlinks may move within the tree, never out of it.
+            match tools::path_guard::stat(self.base_for(&rel), &rel) {
+                Ok(Some(meta)) if meta.is_file() => return Ok(rel),
+                Err(tools::ToolError::PathEscape { .. }) => {
                     return Err(SourceError::Escape(path.into()));
                 }
-                if canon.is_file() {
-                    return Ok(rel);
-                }
+                _ => {}
             }
         }
         Err(SourceError::Missing(path.into()))
@@ -163,13 +162,20 @@ impl SourceTree {
             return cached.clone();
         }
         let loaded = self.resolve(rel).ok().and_then(|rel| {
-            let bytes = std::fs::read(self.base_for(&rel).join(&rel)).ok()?;
-            Some(Arc::new(
-                String::from_utf8_lossy(&bytes)
-                    .lines()
-                    .map(str::to_string)
-                    .collect::<Vec<_>>(),
-            ))
+            // Opened through the guard and read from that handle, as the tools do.
+            let (file, meta) = tools::path_guard::open(
+                self.base_for(&rel),
+                &rel,
+                tools::path_guard::Access::ReadFile,
+            )
+            .ok()?;
+            let mut lines = tools::text::read_lines(file, meta.len(), &rel).ok()?;
+            for line in &mut lines {
+                if line.ends_with('\r') {
+                    line.pop();
+                }
+            }
+            Some(Arc::new(lines))
         });
         if let Ok(mut files) = self.files.lock() {
             files.insert(rel.to_string(), loaded.clone());

@@ -116,11 +116,23 @@ fn eval_on_dev_set_runs_every_report() {
         .output()
         .unwrap();
     let doc = json_ok(&out);
-    assert_eq!(doc["metrics"]["total"], 48);
+    let labelled = std::fs::read_dir(shared.join("eval/dev"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "txt"))
+        .count() as u64;
+    assert_eq!(doc["metrics"]["total"], labelled);
     let c = &doc["metrics"]["confusion"];
     let cells: u64 = (0..2)
         .flat_map(|i| (0..2).map(move |j| (i, j)))
         .map(|(i, j)| c[i][j].as_u64().unwrap())
         .sum();
-    assert_eq!(cells + doc["metrics"]["errors"].as_u64().unwrap(), 48);
+    assert_eq!(cells + doc["metrics"]["errors"].as_u64().unwrap(), labelled);
+    // The headline: every report held out exactly once, with intervals around the figure.
+    let cv = &doc["cross_validated"];
+    assert_eq!(cv["predictions"].as_array().unwrap().len() as u64, labelled);
+    let accuracy = cv["metrics"]["accuracy"].as_f64().unwrap();
+    let ci = cv["accuracy_ci"].as_array().unwrap();
+    assert!(ci[0].as_f64().unwrap() <= accuracy && accuracy <= ci[1].as_f64().unwrap());
+    assert!(cv["ece"].as_f64().unwrap() >= 0.0);
 }

@@ -291,3 +291,54 @@ fn no_report_is_a_warning_not_an_error() {
         assert_eq!(out.warnings[0].kind, WarningKind::NoReport);
     }
 }
+
+#[test]
+fn two_title_lines_for_one_race_make_one_report() {
+    let text = "BUG: KCSAN: data-race in tcp_orphan_count_sum net/ipv4/tcp.c:2476 [inline]\n\
+BUG: KCSAN: data-race in tcp_orphan_update+0x64/0x100 net/ipv4/tcp.c:2487\n\
+\n\
+race at unknown origin, with read to 0xffff9c63bbdac7a8 of 4 bytes by interrupt on cpu 2:\n\
+ tcp_orphan_count_sum net/ipv4/tcp.c:2476 [inline]\n\
+ tcp_orphan_update+0x64/0x100 net/ipv4/tcp.c:2487\n\
+ call_timer_fn+0x33/0x210 kernel/time/timer.c:1414\n";
+    let out = report::parse(text);
+    assert_eq!(out.reports.len(), 1, "{:?}", out.reports);
+    let r = &out.reports[0];
+    assert_eq!(r.accesses.len(), 1);
+    assert!(r.kind.is_unknown_origin());
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.message.contains("second BUG title line") && w.line == Some(1)),
+        "{:?}",
+        r.warnings
+    );
+}
+
+#[test]
+fn a_report_quoted_without_its_title_line_still_yields_its_accesses() {
+    let text = "  write to 0xffff888237c2d4e0 of 4 bytes by task 15740 on cpu 1:\n\
+   find_get_context\t\tkernel/events/core.c:4617\n\
+   __do_sys_perf_event_open\tkernel/events/core.c:12097 [inline]\n\
+   ...\n\
+  read to 0xffff888237c2d4e0 of 4 bytes by task 15743 on cpu 0:\n\
+   perf_unpin_context\t\tkernel/events/core.c:1525 [inline]\n\
+   __do_sys_perf_event_open\tkernel/events/core.c:12328 [inline]\n";
+    let out = report::parse(text);
+    assert_eq!(out.reports.len(), 1);
+    let r = &out.reports[0];
+    assert_eq!(r.accesses.len(), 2);
+    assert_eq!(
+        r.full_title(),
+        "KCSAN: data-race in find_get_context / perf_unpin_context"
+    );
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.message.contains("no \"BUG: KCSAN:\" title line")),
+        "{:?}",
+        r.warnings
+    );
+    // Prose with no access header is still "no report".
+    assert!(report::parse("just some text\n").reports.is_empty());
+}

@@ -12,6 +12,7 @@
 
 pub mod facts;
 pub mod locate;
+pub mod model;
 pub mod rules;
 pub mod text;
 
@@ -46,37 +47,46 @@ impl Expert for StaticExpert {
             return Err(ExpertError::NoAccess);
         }
         let facts = facts::gather(&self.tree, report);
-        let fired = rules::evaluate(&facts);
-        let score = rules::score(&fired);
-        let benign = score >= 0.0;
-        let located = facts
-            .accesses
-            .iter()
-            .filter(|a| a.location.is_some())
-            .count();
-        let exact = facts
-            .accesses
-            .iter()
-            .filter(|a| matches!(a.location.as_ref().map(|l| &l.method), Some(Method::Exact)))
-            .count();
-        // Location quality caps how sure we can be: rules on lines we did not find are guesses.
-        let quality = match (located, facts.accesses.len()) {
-            (0, _) => 0.2,
-            (l, n) if l < n => 0.6,
-            _ if exact == facts.accesses.len() => 1.0,
-            _ => 0.8,
+        let mut fired = rules::evaluate(&facts);
+        let quality = model::LocationQuality {
+            accesses: facts.accesses.len(),
+            located: facts
+                .accesses
+                .iter()
+                .filter(|a| a.location.is_some())
+                .count(),
+            exact: facts
+                .accesses
+                .iter()
+                .filter(|a| matches!(a.location.as_ref().map(|l| &l.method), Some(Method::Exact)))
+                .count(),
         };
-        let margin = 1.0 / (1.0 + (-score.abs()).exp());
-        let confidence = 0.5 + (margin - 0.5) * quality;
-        let confident = confidence >= 0.75 && located > 0;
-        let explanation = explain(report, &facts, &fired, benign, score, confidence);
+        let weights = model::Weights::checked_in();
+        for f in &mut fired {
+            if !f.later_tree {
+                f.weight = weights.weight(&format!("rule:{}", f.rule));
+            }
+        }
+        let features = model::features(&fired, quality, false);
+        let score = weights.score(&features);
+        let p_benign = model::probability_benign(score);
+        let benign = p_benign >= 0.5;
+        // The fitted probability is the confidence: `eval` measures how well it is calibrated.
+        let confidence = p_benign.max(1.0 - p_benign);
+        let confident = confidence >= 0.75 && quality.located > 0;
+        let explanation = explain(report, &facts, &fired, benign, score, confidence, weights);
         let evidence = json!({
             "score": score,
-            "prior": rules::PRIOR,
+            "intercept": weights.intercept,
             "rules": fired,
+            "features": features,
+            // For evaluation only: the same features plus the later-tree rules.
+            "features_with_later_tree": model::features(&fired, quality, true),
             "facts": facts,
             "rule_table": rules::RULES.iter().map(|r| json!({
-                "name": r.name, "detects": r.detects, "direction": r.direction, "weight": r.weight
+                "name": r.name, "detects": r.detects, "direction": r.direction,
+                "weight": weights.weight(&format!("rule:{}", r.name)),
+                "later_tree": rules::is_later_tree(r.name),
             })).collect::<Vec<_>>(),
         });
         Ok(Assessment {
@@ -143,6 +153,7 @@ fn explain(
     benign: bool,
     score: f64,
     confidence: f64,
+    weights: &model::Weights,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "## Race summary\n");
@@ -202,25 +213,32 @@ fn explain(
     );
     let _ = writeln!(
         out,
-        "Score {score:+.2} (prior {:+.2}; positive = benign), confidence {:.0}%.\n",
-        rules::PRIOR,
+        "Score {score:+.2} (log-odds of benign: base rate {:+.2} plus the fitted weights below), confidence {:.0}%.\n",
+        weights.intercept,
         confidence * 100.0
     );
     let _ = writeln!(out, "## Reasoning\n");
     if fired.is_empty() {
-        out.push_str("No rule fired; the verdict is the prior (most KCSAN reports need only an annotation), so it is a weak guess.\n");
+        out.push_str("No rule fired; the verdict is the base rate (most KCSAN reports need only an annotation), so it is a weak guess.\n");
     }
     for r in fired {
-        let sign = if r.direction == Direction::Benign {
-            "+"
-        } else {
-            "-"
+        let claim = match r.direction {
+            Direction::Benign => "points to benign",
+            Direction::Harmful => "points to harmful",
         };
-        let _ = writeln!(
-            out,
-            "- `{}` ({sign}{:.1}, {:?}): {}",
-            r.rule, r.weight, r.direction, r.reason
-        );
+        if r.later_tree {
+            let _ = writeln!(
+                out,
+                "- `{}` ({claim}; seen only in this newer tree, so not counted): {}",
+                r.rule, r.reason
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "- `{}` ({claim}; fitted weight {:+.2}): {}",
+                r.rule, r.weight, r.reason
+            );
+        }
     }
     let _ = writeln!(
         out,

@@ -1,8 +1,8 @@
-//! The rule table: named, individually tested detectors with a direction and a weight.
+//! The rule table: named, individually tested detectors with a direction.
 //!
 //! Each [`Rule`] looks at [`RaceFacts`] and either stays silent or fires with a one-line reason
-//! that cites what it saw. The verdict is the sum of the fired weights plus a prior (positive
-//! means benign), so anyone can recompute it from the evidence.
+//! that cites what it saw. [`super::model`] weighs the fired rules with a fitted table (positive
+//! means benign), so anyone can recompute the verdict from the evidence.
 
 use serde::Serialize;
 
@@ -15,25 +15,39 @@ pub enum Direction {
     Harmful,
 }
 
+/// A detector. `direction` is what the rule claims when it fires; how much that claim counts is
+/// fitted from labelled reports ([`super::model`]), not written here.
 pub struct Rule {
     pub name: &'static str,
     pub detects: &'static str,
     pub direction: Direction,
-    pub weight: f64,
     pub check: fn(&RaceFacts) -> Option<String>,
 }
 
-/// One fired rule, for the evidence.
+/// One fired rule, for the evidence: its claim, its fitted weight (log-odds towards benign; 0
+/// for later-tree evidence, which never counts) and what it saw.
 #[derive(Debug, Clone, Serialize)]
 pub struct Fired {
     pub rule: &'static str,
     pub direction: Direction,
     pub weight: f64,
+    pub later_tree: bool,
     pub reason: String,
 }
 
-/// Benign base rate of reported KCSAN races (most need only an annotation).
-pub const PRIOR: f64 = 0.5;
+/// Rules whose evidence exists only in a tree *newer* than the report's (the race annotated,
+/// made atomic or locked since). Production reports are assessed on their own tree, where these
+/// cannot fire; so they are shown, never weighed (see [`super::model`]).
+pub const LATER_TREE_RULES: &[&str] = &[
+    "annotated-since-report",
+    "made-atomic-since-report",
+    "common-lock-now",
+    "fixed-by-single-load",
+];
+
+pub fn is_later_tree(rule: &str) -> bool {
+    LATER_TREE_RULES.contains(&rule)
+}
 
 fn located(f: &RaceFacts) -> impl Iterator<Item = &AccessFacts> {
     f.accesses.iter().filter(|a| a.location.is_some())
@@ -51,7 +65,6 @@ pub const RULES: &[Rule] = &[
         name: "diagnostic-read",
         detects: "a racing access only feeds a warning, BUG check, printk, tracepoint or debug helper",
         direction: Direction::Benign,
-        weight: 2.5,
         check: |f| {
             located(f)
                 .find(|a| a.diagnostic.is_some() && !a.store)
@@ -68,7 +81,6 @@ pub const RULES: &[Rule] = &[
         name: "statistics-field",
         detects: "the racing field is a counter, statistic, timestamp or hint (name-based)",
         direction: Direction::Benign,
-        weight: 1.5,
         check: |f| {
             let kind = f.field_kind?;
             // A pointer-valued change is not a counter or timestamp, whatever the name says;
@@ -89,7 +101,6 @@ pub const RULES: &[Rule] = &[
         name: "one-side-marked",
         detects: "one access is already marked (READ_ONCE/WRITE_ONCE/atomic/data_race): the lockless access is intended, the other side lacks the annotation",
         direction: Direction::Benign,
-        weight: 1.0,
         check: |f| {
             // A marker seen in a *different* kernel version may be the later fix of this very race,
             // so tree markers count only on an exactly located line.
@@ -119,7 +130,6 @@ pub const RULES: &[Rule] = &[
         name: "flag-or-small-change",
         detects: "value changed flips a single bit or moves a small integer by one step: a flag or counter, not a torn pointer",
         direction: Direction::Benign,
-        weight: 1.0,
         check: |f| {
             let v = f.value.as_ref()?;
             (!v.pointer_like && (v.bits_changed == 1 || v.delta <= 4)).then(|| {
@@ -134,7 +144,6 @@ pub const RULES: &[Rule] = &[
         name: "constant-store",
         detects: "the writer stores a constant (flag set/clear, NULL, 0): a reader sees either the old or the new value",
         direction: Direction::Benign,
-        weight: 0.5,
         check: |f| {
             f.accesses.iter().find_map(|a| {
                 a.stores_constant
@@ -147,7 +156,6 @@ pub const RULES: &[Rule] = &[
         name: "rechecked-under-lock",
         detects: "the racy read is an optimistic check and the field is re-read after taking a lock (not when the tree now loads it with acquire/RCU ordering: then the fast path uses the value)",
         direction: Direction::Benign,
-        weight: 1.5,
         check: |f| {
             located(f)
                 .find(|a| a.rechecked_under_lock && !a.marker.as_deref().is_some_and(is_ordering))
@@ -158,7 +166,6 @@ pub const RULES: &[Rule] = &[
         name: "lossy-read-modify-write",
         detects: "both sides write the field with a plain read-modify-write (x++, x |= y): concurrent updates can be lost",
         direction: Direction::Harmful,
-        weight: 2.0,
         check: |f| {
             // KCSAN's own `read-write` (unmarked) says the reported kernel did a plain compound
             // update, even when the analysed tree has since changed the line.
@@ -191,7 +198,6 @@ pub const RULES: &[Rule] = &[
         name: "pointer-dereferenced",
         detects: "a pointer is read locklessly and dereferenced afterwards while another CPU changes it",
         direction: Direction::Harmful,
-        weight: 1.5,
         check: |f| {
             let v = f.value.as_ref();
             let pointer_change = v.is_none_or(|v| v.pointer_like);
@@ -219,7 +225,6 @@ pub const RULES: &[Rule] = &[
         name: "pointer-cleared-or-set",
         detects: "value changed switches a kernel pointer to or from NULL: lifetime/publication race unless the reader only compares it",
         direction: Direction::Harmful,
-        weight: 1.0,
         check: |f| {
             let v = f.value.as_ref()?;
             // A reader that only tests the pointer (`if (p)`, `p == current`) sees old or new, both valid.
@@ -233,7 +238,6 @@ pub const RULES: &[Rule] = &[
         name: "linked-structure",
         detects: "the racing access manipulates a list/tree/xarray/refcount member: structural corruption risk",
         direction: Direction::Harmful,
-        weight: 1.0,
         check: |f| {
             located(f)
                 .find(|a| a.container_op.is_some() && a.store)
@@ -250,7 +254,6 @@ pub const RULES: &[Rule] = &[
         name: "unlocked-writer-vs-locked-reader",
         detects: "the reader holds a lock the writer does not take and the writer's store is a plain one-shot store (maintainers often add such locks only to silence KCSAN; a read-modify-write writer is `unlocked-rmw-writer`)",
         direction: Direction::Harmful,
-        weight: 0.5,
         check: |f| {
             let w = f
                 .accesses
@@ -279,7 +282,6 @@ pub const RULES: &[Rule] = &[
         name: "control-dependency",
         detects: "the plain read decides control flow (if/loop/return condition) outside diagnostics",
         direction: Direction::Harmful,
-        weight: 0.5,
         check: |f| {
             located(f)
                 .find(|a| {
@@ -297,7 +299,6 @@ pub const RULES: &[Rule] = &[
         name: "state-field",
         detects: "the racing field is a state/mode/ops/callback field: a stale or mixed value changes behaviour",
         direction: Direction::Harmful,
-        weight: 0.5,
         check: |f| {
             let field = f.field.as_deref()?;
             let n = field.to_ascii_lowercase();
@@ -314,7 +315,6 @@ pub const RULES: &[Rule] = &[
         name: "documented-race",
         detects: "a comment next to the access says the race is intended (racy, stale, approximate, hint, harmless…)",
         direction: Direction::Benign,
-        weight: 1.5,
         check: |f| {
             located(f).find_map(|a| {
                 a.race_comment
@@ -327,7 +327,6 @@ pub const RULES: &[Rule] = &[
         name: "annotated-since-report",
         detects: "the report shows plain accesses but the (newer) tree wraps the racing line in data_race()/READ_ONCE()/WRITE_ONCE(): maintainers annotated it as intended (not when the loaded value is dereferenced, called or used as an index, and not for a marked read-modify-write: there the marking is a fix)",
         direction: Direction::Benign,
-        weight: 1.0,
         check: |f| {
             if !f.tree_newer || pointer_or_index_use(f).is_some() {
                 return None;
@@ -354,7 +353,6 @@ pub const RULES: &[Rule] = &[
         name: "made-atomic-since-report",
         detects: "the report shows a plain access but the (newer) tree uses an atomic or release/acquire operation on that line: the race was fixed, not annotated",
         direction: Direction::Harmful,
-        weight: 1.0,
         check: |f| {
             if !f.tree_newer {
                 return None;
@@ -383,7 +381,6 @@ pub const RULES: &[Rule] = &[
         name: "common-lock-now",
         detects: "both racing lines now run under the same lock in the (newer) tree, which they cannot have done when KCSAN reported them: a lock was added to fix the race",
         direction: Direction::Harmful,
-        weight: 1.0,
         check: |f| {
             if !f.tree_newer || f.accesses.len() != 2 {
                 return None;
@@ -399,7 +396,6 @@ pub const RULES: &[Rule] = &[
         name: "fixed-by-single-load",
         detects: "the report shows plain accesses; the (newer) tree loads the field once with READ_ONCE()/rcu_dereference() and then dereferences, calls or indexes with the loaded value: the reload race was fixed",
         direction: Direction::Harmful,
-        weight: 1.0,
         check: |f| {
             if !f.tree_newer {
                 return None;
@@ -427,7 +423,6 @@ pub const RULES: &[Rule] = &[
         name: "reloaded-after-check",
         detects: "the reader tests the field (NULL/zero check) and then reads it again to use it, while the writer clears or replaces it: the second load can see what the check excluded",
         direction: Direction::Harmful,
-        weight: 1.5,
         check: |f| {
             let writer_clears = f.accesses.iter().any(|a| {
                 a.stores_constant
@@ -452,7 +447,6 @@ pub const RULES: &[Rule] = &[
         name: "unlocked-rmw-writer",
         detects: "the writer does a plain read-modify-write without the lock the reader holds: updates made under the lock can be lost",
         direction: Direction::Harmful,
-        weight: 1.0,
         check: |f| {
             let w = located(f).find(|a| a.store && a.plain_rmw && a.marker.is_none())?;
             let r = located(f).find(|a| !a.store)?;
@@ -469,7 +463,6 @@ pub const RULES: &[Rule] = &[
         name: "sentinel-not-rechecked",
         detects: "the writer stores a negative sentinel (-1, -EINVAL) and the reader uses the field without comparing it: the sentinel leaks into the reader's result",
         direction: Direction::Harmful,
-        weight: 1.0,
         check: |f| {
             let w = located(f).find(|a| a.stores_sentinel.is_some())?;
             let r = located(f).find(|a| !a.store)?;
@@ -487,7 +480,6 @@ pub const RULES: &[Rule] = &[
         name: "initialised-while-visible",
         detects: "a plain store in an initialisation function (…_init, …_create, …_alloc, …_setup) races with a reader elsewhere: the object is reachable before it is initialised",
         direction: Direction::Harmful,
-        weight: 1.0,
         check: |f| {
             let w = located(f).find(|a| {
                 a.store
@@ -511,7 +503,6 @@ pub const RULES: &[Rule] = &[
         name: "enum-state-field",
         detects: "the field is stored or compared with an enumerator/named constant (checked in the index): a state machine, where a stale state changes behaviour",
         direction: Direction::Harmful,
-        weight: 0.5,
         check: |f| {
             located(f).find(|a| a.enum_constant.is_some()).map(|a| {
                 format!(
@@ -546,7 +537,7 @@ fn is_initialiser(frame: &str) -> bool {
         .any(|s| f.ends_with(s) || f.contains(&format!("{s}_")))
 }
 
-/// Fires every rule.
+/// Fires every rule. Weights are filled in by the caller from the fitted table.
 pub fn evaluate(facts: &RaceFacts) -> Vec<Fired> {
     RULES
         .iter()
@@ -554,23 +545,12 @@ pub fn evaluate(facts: &RaceFacts) -> Vec<Fired> {
             (r.check)(facts).map(|reason| Fired {
                 rule: r.name,
                 direction: r.direction,
-                weight: r.weight,
+                weight: 0.0,
+                later_tree: is_later_tree(r.name),
                 reason,
             })
         })
         .collect()
-}
-
-/// Positive = benign.
-pub fn score(fired: &[Fired]) -> f64 {
-    PRIOR
-        + fired
-            .iter()
-            .map(|f| match f.direction {
-                Direction::Benign => f.weight,
-                Direction::Harmful => -f.weight,
-            })
-            .sum::<f64>()
 }
 
 #[cfg(test)]
@@ -888,23 +868,12 @@ mod tests {
     }
 
     #[test]
-    fn score_is_prior_plus_signed_weights() {
-        let fired = vec![
-            Fired {
-                rule: "a",
-                direction: Direction::Benign,
-                weight: 2.0,
-                reason: String::new(),
-            },
-            Fired {
-                rule: "b",
-                direction: Direction::Harmful,
-                weight: 0.5,
-                reason: String::new(),
-            },
-        ];
-        assert!((score(&fired) - (PRIOR + 1.5)).abs() < 1e-9);
+    fn later_tree_rules_are_rules() {
+        for name in LATER_TREE_RULES {
+            assert!(RULES.iter().any(|r| r.name == *name), "{name}");
+        }
     }
+
     fn newer(mut f: RaceFacts) -> RaceFacts {
         f.tree_newer = true;
         f

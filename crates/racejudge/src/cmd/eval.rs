@@ -9,8 +9,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
+use assess::crossval::{self, CvReport, Evidence};
 use assess::eval::{Label, Metrics, Outcome, split_labelled};
 use assess::kcsan::{FlowOptions, KernelSpec};
+use assess::static_expert::model;
 
 use super::assess::{ExpertArgs, ExpertKind, expert_factory};
 use crate::exit::{self, ResultExt};
@@ -28,6 +30,13 @@ pub struct Args {
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Folds of the cross-validation of the static expert's fitted weights (the headline figure).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..=100))]
+    pub folds: u32,
+    /// Fit the static expert's weights on every report of DIR and write the table here (the
+    /// checked-in one is crates/assess/src/static_expert/weights.tsv).
+    #[arg(long, value_name = "FILE")]
+    pub fit_weights: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -113,6 +122,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                             .collect()
                     })
                     .unwrap_or_default(),
+                features: serde_json::from_value(a.evidence["features"].clone()).ok(),
+                features_with_later_tree: serde_json::from_value(
+                    a.evidence["features_with_later_tree"].clone(),
+                )
+                .ok(),
             },
             Err(e) => Outcome {
                 file: name,
@@ -124,6 +138,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 millis,
                 error: Some(e),
                 rules: vec![],
+                features: None,
+                features_with_later_tree: None,
             },
         };
         if !args.json {
@@ -140,14 +156,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         outcomes.push(outcome);
     }
     let metrics = Metrics::compute(&outcomes);
+    let folds = args.folds as usize;
+    let cv = crossval::cross_validate(&outcomes, folds, Evidence::ReportTree);
+    let cv_later = crossval::cross_validate(&outcomes, folds, Evidence::WithLaterTree);
+    if let Some(path) = &args.fit_weights {
+        fit_weights(&outcomes, &args.dir, path)?;
+    }
     if args.json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "metrics": metrics, "reports": outcomes })
-            )?
+            serde_json::to_string_pretty(&serde_json::json!({
+                "metrics": metrics,
+                "cross_validated": cv,
+                "cross_validated_with_later_tree": cv_later.as_ref().map(|c| &c.metrics),
+                "reports": outcomes,
+            }))?
         )?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(cv) = &cv {
+        print_cv(cv, cv_later.as_ref())?;
+        outln!(
+            "\nas shipped (weights fitted on the development set: on these reports, not a result):"
+        )?;
     }
     let c = metrics.confusion;
     outln!("reports: {}  errors: {}", metrics.total, metrics.errors)?;
@@ -198,4 +229,101 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The headline: held-out figures, with intervals, calibration and the constant baseline.
+fn print_cv(cv: &CvReport, later: Option<&CvReport>) -> anyhow::Result<()> {
+    let m = &cv.metrics;
+    let c = m.confusion;
+    outln!(
+        "cross-validated ({} folds, stratified; weights fitted on the training folds only):",
+        cv.folds
+    )?;
+    outln!(
+        "  accuracy        {:.1}%  (95% CI {:.1}-{:.1}%; always \"benign\": {:.1}%)",
+        m.accuracy * 100.0,
+        cv.accuracy_ci[0] * 100.0,
+        cv.accuracy_ci[1] * 100.0,
+        cv.always_benign_accuracy * 100.0
+    )?;
+    outln!(
+        "  harmful recall  {}/{} = {:.1}%  (95% CI {:.1}-{:.1}%), precision {:.1}%",
+        c[1][1],
+        c[1][0] + c[1][1],
+        m.harmful_recall * 100.0,
+        cv.harmful_recall_ci[0] * 100.0,
+        cv.harmful_recall_ci[1] * 100.0,
+        m.harmful_precision * 100.0
+    )?;
+    outln!(
+        "  confusion       [[{}, {}], [{}, {}]] (rows truth benign/harmful, cols predicted)",
+        c[0][0],
+        c[0][1],
+        c[1][0],
+        c[1][1]
+    )?;
+    outln!(
+        "  calibration     ECE {:.3}; stated confidence against accuracy:",
+        cv.ece
+    )?;
+    for b in &cv.reliability {
+        outln!(
+            "    {:.1}-{:.1}  {:>3} reports  stated {:.2}  right {:.2}",
+            b.from,
+            b.to,
+            b.count,
+            b.mean_confidence,
+            b.accuracy
+        )?;
+    }
+    if let Some(later) = later {
+        outln!(
+            "  with later-tree evidence (not used by the expert): accuracy {:.1}%, harmful recall {:.1}%",
+            later.metrics.accuracy * 100.0,
+            later.metrics.harmful_recall * 100.0
+        )?;
+    }
+    Ok(())
+}
+
+/// Fits the weights on every report with features and writes the table.
+fn fit_weights(
+    outcomes: &[Outcome],
+    dir: &std::path::Path,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let examples: Vec<model::Example> = outcomes
+        .iter()
+        .filter_map(|o| {
+            o.features.clone().map(|features| model::Example {
+                features,
+                benign: o.label == Label::Benign,
+            })
+        })
+        .collect();
+    if examples.is_empty() {
+        return Err(exit::bad_input(
+            "--fit-weights needs the static expert's features: run with --expert static",
+        ));
+    }
+    let weights = model::fit(&examples, model::L2);
+    let dir_name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let header = format!(
+        "Static expert weights: L2-regularised logistic regression (L2 {}), log-odds of benign.\n\
+         Fitted on {} labelled reports ({dir_name}/) by: racejudge eval DIR --fit-weights FILE\n\
+         Do not edit by hand; refit. Cross-validated figures: BENCHMARKS.md.",
+        model::L2,
+        examples.len()
+    );
+    std::fs::write(path, weights.to_tsv(&header))
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!(
+        "wrote {} ({} features)",
+        path.display(),
+        weights.by_feature.len()
+    );
+    Ok(())
 }

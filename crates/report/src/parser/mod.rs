@@ -21,17 +21,47 @@ const MAX_UNPARSED_RUN: usize = 8;
 
 pub(crate) fn parse(text: &str) -> ParseOutput {
     let lines = lines::split(text);
-    let mut reports = Vec::new();
+    let mut reports: Vec<Report> = Vec::new();
+    // Warnings about a dropped duplicate title, carried to the report it belongs to.
+    let mut carried: Vec<Warning> = Vec::new();
     let mut i = 0;
     while i < lines.len() {
         match lines[i].content.find(BUG) {
             Some(pos) => {
-                let (report, next) = ReportParser::new(&lines, i, pos).run();
-                reports.push(report);
+                let (mut report, next) = ReportParser::new(&lines, i, pos).run();
+                report.warnings.splice(0..0, carried.drain(..));
+                // A poster who pastes two title lines for one race (the inline frame's and the
+                // caller's) makes an empty "report" right before the real one: fold it in.
+                if report.accesses.is_empty()
+                    && lines[i + 1..next.min(lines.len())]
+                        .iter()
+                        .all(|l| l.text().is_empty())
+                    && lines.get(next).is_some_and(|l| l.content.contains(BUG))
+                {
+                    carried.push(warning(
+                        WarningKind::MalformedField,
+                        format!(
+                            "line {} is a second BUG title line for the same report; the later one is used",
+                            lines[i].no
+                        ),
+                        Some(lines[i].no),
+                    ));
+                } else {
+                    reports.push(report);
+                }
                 i = next.max(i + 1);
             }
             None => i += 1,
         }
+    }
+    if reports.is_empty()
+        && let Some(start) = lines
+            .iter()
+            .position(|l| header::parse_header(l.text()).is_some())
+    {
+        // Quoted without its title line (a commit message citing only the two stacks): the
+        // accesses are still there to analyse; the title is rebuilt from their frames.
+        reports.push(ReportParser::untitled(&lines, start).run().0);
     }
     let mut warnings = Vec::new();
     if reports.is_empty() {
@@ -82,6 +112,10 @@ struct ReportParser<'l, 'a> {
     state: State,
     /// Index of the last line that belongs to the report.
     last: usize,
+    /// Index of the first line `run` looks at.
+    first: usize,
+    /// No BUG line: the title is built from the accesses' frames at the end.
+    untitled: bool,
 }
 
 impl<'l, 'a> ReportParser<'l, 'a> {
@@ -142,6 +176,31 @@ impl<'l, 'a> ReportParser<'l, 'a> {
             warnings,
             state: State::Title,
             last,
+            first: last + 1,
+            untitled: false,
+        }
+    }
+
+    /// A report with no `BUG: KCSAN:` line, starting at the access header on line `start`.
+    fn untitled(lines: &'l [Line<'a>], start: usize) -> Self {
+        let line = &lines[start];
+        ReportParser {
+            lines,
+            start,
+            quote: line.quote,
+            title: header::parse_title(""),
+            accesses: Vec::new(),
+            value_change: None,
+            reported_by: None,
+            warnings: vec![warning(
+                WarningKind::MalformedField,
+                "no \"BUG: KCSAN:\" title line; the title is rebuilt from the accesses' first interesting frames".to_string(),
+                Some(line.no),
+            )],
+            state: State::Title,
+            last: start,
+            first: start,
+            untitled: true,
         }
     }
 
@@ -158,7 +217,7 @@ impl<'l, 'a> ReportParser<'l, 'a> {
     }
 
     fn run(mut self) -> (Report, usize) {
-        let mut j = self.last + 1;
+        let mut j = self.first;
         let mut unparsed_run = 0;
         let end = loop {
             let Some(line) = self.lines.get(j) else {
@@ -580,6 +639,20 @@ impl<'l, 'a> ReportParser<'l, 'a> {
             if !t.is_empty() {
                 break;
             }
+        }
+        if self.untitled {
+            let functions: Vec<String> = self
+                .accesses
+                .iter()
+                .filter_map(|a| {
+                    a.stack
+                        .iter()
+                        .find(|f| f.class == FrameClass::Interesting)
+                        .map(|f| f.function.clone())
+                })
+                .collect();
+            let rebuilt = format!("data-race in {}", functions.join(" / "));
+            self.title = header::parse_title(&rebuilt);
         }
         Report {
             title: self.title.title,
