@@ -73,7 +73,7 @@ impl Expert for StaticExpert {
         let benign = p_benign >= 0.5;
         // The fitted probability is the confidence: `eval` measures how well it is calibrated.
         let confidence = p_benign.max(1.0 - p_benign);
-        let confident = confidence >= 0.75 && quality.located > 0;
+        let confident = confidence >= model::CONFIDENT_AT && quality.located > 0;
         let explanation = explain(report, &facts, &fired, benign, score, confidence, weights);
         let evidence = json!({
             "score": score,
@@ -217,6 +217,9 @@ fn explain(
         weights.intercept,
         confidence * 100.0
     );
+    if confidence < model::CONFIDENT_AT {
+        out.push_str(&thin_evidence(f, fired));
+    }
     let _ = writeln!(out, "## Reasoning\n");
     if fired.is_empty() {
         out.push_str("No rule fired; the verdict is the base rate (most KCSAN reports need only an annotation), so it is a weak guess.\n");
@@ -250,6 +253,38 @@ fn explain(
         }
     );
     out.push_str(&recommendation(f, fired, benign));
+    out
+}
+
+/// Says that the verdict is a lean, not a finding: what could not be established, and where
+/// to get a real reading of the code.
+fn thin_evidence(f: &RaceFacts, fired: &[Fired]) -> String {
+    let mut missing = Vec::new();
+    for (i, a) in f.accesses.iter().enumerate() {
+        if a.location.is_none() {
+            missing.push(format!(
+                "access {} could not be located in this tree (version drift or an unsymbolized frame)",
+                i + 1
+            ));
+        }
+    }
+    if fired.iter().all(|r| r.later_tree) {
+        missing.push("no rule recognised what the racing value is or how it is used".into());
+    }
+    if f.field.is_none() {
+        missing.push("the racing field could not be named".into());
+    }
+    let mut out = String::from(
+        "**Not confident:** the evidence is thin, so this verdict leans on the base rate (most KCSAN reports need only an annotation)",
+    );
+    if missing.is_empty() {
+        out.push_str(". ");
+    } else {
+        out.push_str(&format!("; {}. ", missing.join("; ")));
+    }
+    out.push_str(
+        "For a reading of the code, run `racejudge assess --expert llm` (any provider, or a local OpenAI-compatible server).\n\n",
+    );
     out
 }
 

@@ -22,6 +22,10 @@ pub type Features = BTreeMap<String, f64>;
 /// reports cannot swing the verdict alone.
 pub const L2: f64 = 1.0;
 
+/// The probability from which a verdict is called confident. The fitted probability is
+/// calibrated (see `eval`'s reliability table), so a confident verdict is right about this often.
+pub const CONFIDENT_AT: f64 = 0.9;
+
 const WEIGHTS_TSV: &str = include_str!("weights.tsv");
 
 /// A fitted weight table.
