@@ -207,10 +207,11 @@ fn seed_file() -> Option<PathBuf> {
     let path = testkit::shared_dir()
         .map(|s| s.join("seeds").join(SEED))
         .filter(|p| p.is_file());
-    if path.is_none() {
-        eprintln!("SKIP: seed ../shared/seeds/{SEED} not found");
-    }
-    path
+    testkit::require(
+        path,
+        "e2e_seed_replay",
+        &format!("no seed ../shared/seeds/{SEED}"),
+    )
 }
 
 // ------------------------------------------------------------------------- the replay

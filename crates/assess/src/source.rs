@@ -485,12 +485,7 @@ mod tests {
 
     #[test]
     fn toolbox_uses_the_built_kernels_dwarf() {
-        if std::process::Command::new("gcc")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            eprintln!("SKIP: gcc is not installed; DWARF toolbox not checked");
+        if !testkit::program_or_skip("gcc", "toolbox_uses_the_built_kernels_dwarf") {
             return;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -9,6 +9,9 @@
 //! (magic, version, key, bounds, checksum, structure) makes [`load`] return `None` and the
 //! caller rebuilds: a bad cache never becomes an error or a panic.
 
+// One of the few places allowed `unsafe` (crates/tidy lists them with the reason).
+#![allow(unsafe_code)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

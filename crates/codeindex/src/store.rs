@@ -6,6 +6,9 @@
 //! headers alone hold four million `#define`s) at 28 bytes each plus their names, and lets the
 //! cache be written and read as a handful of large slices instead of millions of small strings.
 
+// One of the few places allowed `unsafe` (crates/tidy lists them with the reason).
+#![allow(unsafe_code)]
+
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::{json_ok, racejudge, shared_dir};
+use crate::util::{json_ok, racejudge};
 
 /// The unpacked linux-source-6.12 tree, or a visible skip message when it is absent.
 pub fn kernel_tree() -> Option<PathBuf> {
@@ -305,8 +305,10 @@ fn no_kernel_source_given_exits_2() {
 fn eval_dev_reports_through_assess_never_see_labels() {
     // The eval path cuts metadata before parsing; here we check the cut text through `assess`
     // on stdin: a label-bearing file's verdict must equal the verdict on the cut text alone.
-    let (Some(kernel), Some(shared)) = (kernel_tree(), shared_dir()) else {
-        eprintln!("SKIP: needs the kernel tree and ../shared/eval/dev");
+    let (Some(kernel), Some(shared)) = (
+        kernel_tree(),
+        testkit::shared_dir_or_skip("eval_dev_reports_through_assess_never_see_labels"),
+    ) else {
         return;
     };
     let file = shared.join("eval/dev/057-harmful-update_defense_level-update_defense_level.txt");

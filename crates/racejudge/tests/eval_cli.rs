@@ -103,8 +103,10 @@ fn eval_of_empty_dir_is_bad_input() {
 
 #[test]
 fn eval_on_dev_set_runs_every_report() {
-    let (Some(kernel), Some(shared)) = (kernel_tree(), crate::util::shared_dir()) else {
-        eprintln!("SKIP: needs the kernel tree and ../shared/eval/dev");
+    let (Some(kernel), Some(shared)) = (
+        kernel_tree(),
+        testkit::shared_dir_or_skip("eval_on_dev_set_runs_every_report"),
+    ) else {
         return;
     };
     let out = racejudge()

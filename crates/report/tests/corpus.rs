@@ -8,11 +8,7 @@ use regex::Regex;
 use report::{WarningKind, parse};
 
 fn shared() -> Option<PathBuf> {
-    let dir = testkit::shared_dir();
-    if dir.is_none() {
-        eprintln!("SKIP: ../shared not found; corpus tests need the shared reference material");
-    }
-    dir
+    testkit::shared_dir_or_skip("report corpus")
 }
 
 struct IndexRow {

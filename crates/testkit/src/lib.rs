@@ -5,6 +5,10 @@
 //! serves every test; [`kernel_tree_or_skip`] adds the visible skip message the tests print
 //! when it is absent. [`shared_dir`] is the read-only `../shared` next to the repository.
 //! Kept in one place because five test files had drifted copies of these rules.
+//!
+//! A test whose outside input is missing calls [`missing`]: with `RACEJUDGE_REQUIRE_INPUTS=1`
+//! (CI sets it) that is a failure, so CI can never go green on skipped tests; elsewhere it prints
+//! a `SKIP` line that `cargo test` does not capture, and the test returns early.
 
 use std::path::{Path, PathBuf};
 
@@ -42,17 +46,47 @@ pub fn kernel_tree() -> Option<PathBuf> {
     (tree.join("Makefile").is_file() && tree.join("kernel").is_dir()).then_some(tree)
 }
 
-/// [`kernel_tree`], printing a visible skip message naming `test` and the expected path when
-/// the tree is absent (tests then return early instead of failing on a machine without it).
-pub fn kernel_tree_or_skip(test: &str) -> Option<PathBuf> {
-    let tree = kernel_tree();
-    if tree.is_none() {
-        eprintln!(
-            "SKIP {test}: no kernel tree at {} (run scripts/fetch-kernel-source.sh)",
-            kernel_tree_path().display()
-        );
+/// The variable that turns a missing input into a failure.
+pub const REQUIRE_INPUTS: &str = "RACEJUDGE_REQUIRE_INPUTS";
+
+/// Whether missing inputs fail tests here (`RACEJUDGE_REQUIRE_INPUTS` set and not `0`).
+pub fn inputs_required() -> bool {
+    required_from(std::env::var(REQUIRE_INPUTS).ok().as_deref())
+}
+
+fn required_from(value: Option<&str>) -> bool {
+    value.is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Reports that `test` cannot run because `what` is missing: panics when inputs are required,
+/// otherwise writes a SKIP line straight to stderr (not through `eprintln!`, which the test
+/// harness captures and hides for passing tests).
+pub fn missing(test: &str, what: &str) {
+    if inputs_required() {
+        panic!("{test}: required test input missing: {what} ({REQUIRE_INPUTS} is set)");
     }
-    tree
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIP {test}: {what}");
+}
+
+/// `Some(value)` when present; otherwise [`missing`] and `None`.
+pub fn require<T>(value: Option<T>, test: &str, what: &str) -> Option<T> {
+    if value.is_none() {
+        missing(test, what);
+    }
+    value
+}
+
+/// [`kernel_tree`], or [`missing`] naming `test` and the expected path.
+pub fn kernel_tree_or_skip(test: &str) -> Option<PathBuf> {
+    require(
+        kernel_tree(),
+        test,
+        &format!(
+            "no kernel tree at {} (run scripts/fetch-kernel-source.sh)",
+            kernel_tree_path().display()
+        ),
+    )
 }
 
 /// `../shared` next to the repository root, canonicalised, when present.
@@ -60,6 +94,27 @@ pub fn shared_dir() -> Option<PathBuf> {
     // This crate lives at <repo>/crates/testkit, so the repository root is two levels up.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
     dir.is_dir().then(|| dir.canonicalize().unwrap_or(dir))
+}
+
+/// [`shared_dir`], or [`missing`].
+pub fn shared_dir_or_skip(test: &str) -> Option<PathBuf> {
+    require(shared_dir(), test, "no ../shared next to the repository")
+}
+
+/// Whether `program` runs (`program --version` exits 0), or [`missing`].
+pub fn program_or_skip(program: &str, test: &str) -> bool {
+    let found = std::process::Command::new(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    require(
+        found.then_some(()),
+        test,
+        &format!("{program} is not installed"),
+    )
+    .is_some()
 }
 
 #[cfg(test)]
@@ -101,20 +156,34 @@ mod tests {
     }
 
     #[test]
-    fn a_found_tree_has_a_makefile() {
-        if let Some(tree) = kernel_tree() {
-            assert!(tree.join("Makefile").is_file());
-            assert_eq!(tree, kernel_tree_path());
-        }
+    fn only_a_set_non_zero_variable_requires_inputs() {
+        assert!(!required_from(None));
+        assert!(!required_from(Some("")));
+        assert!(!required_from(Some("0")));
+        assert!(required_from(Some("1")));
+        assert!(required_from(Some("yes")));
     }
 
     #[test]
-    fn shared_dir_is_next_to_the_repository() {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let expected = repo.join("../shared");
-        assert_eq!(shared_dir().is_some(), expected.is_dir());
-        if let Some(dir) = shared_dir() {
-            assert_eq!(dir.file_name().and_then(|n| n.to_str()), Some("shared"));
+    fn a_missing_input_fails_exactly_when_inputs_are_required() {
+        // Run in a child process: the variable must not leak into tests running alongside.
+        let exe = std::env::current_exe().unwrap();
+        for (value, should_fail) in [("1", true), ("0", false)] {
+            let status = std::process::Command::new(&exe)
+                .args(["--exact", "tests::probe_missing_input", "--include-ignored"])
+                .env(REQUIRE_INPUTS, value)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            assert_eq!(!status.success(), should_fail, "{REQUIRE_INPUTS}={value}");
         }
+    }
+
+    /// Driven by the test above in a child process.
+    #[test]
+    #[ignore = "run by a_missing_input_fails_exactly_when_inputs_are_required"]
+    fn probe_missing_input() {
+        assert!(require(None::<()>, "probe", "nothing at all").is_none());
     }
 }

@@ -15,10 +15,7 @@ fn seeds_dir() -> Option<PathBuf> {
     let dir = testkit::shared_dir()
         .map(|s| s.join("seeds"))
         .filter(|d| d.is_dir());
-    if dir.is_none() {
-        eprintln!("SKIP: no seeds under ../shared/seeds");
-    }
-    dir
+    testkit::require(dir, "tools real_tree", "no seeds under ../shared/seeds")
 }
 
 /// One index for all tests of this binary (indexing the tree is the slow part).

@@ -68,12 +68,7 @@ fn named_fields(fields: &[FieldLayout], out: &mut Vec<FieldLayout>) {
 }
 
 fn gcc_offsets(defines: &[&str], program: &str) -> Option<String> {
-    if std::process::Command::new("gcc")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIP: gcc is not installed; layout not checked against gcc");
+    if !testkit::program_or_skip("gcc", "layout against gcc") {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
