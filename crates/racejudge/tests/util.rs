@@ -46,5 +46,3 @@ pub fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
     child.wait_with_output().expect("wait racejudge")
 }
 
-/// `../shared`, next to the repository, when present (tests that need it say so and skip).
-pub use testkit::shared_dir;
