@@ -5,76 +5,9 @@
 //! `&&`/`||` short-circuit on a known operand, so `CONFIG_OFF && SOME_ARCH_MACRO` is still
 //! decided. Without a `.config` every `CONFIG_*` symbol is unknown.
 
-use std::collections::HashMap;
-use std::path::Path;
-
-use crate::error::IndexError;
+use crate::kconfig::{KConfig, parse_int};
 use crate::lex::{Tok, TokKind};
 use crate::types::ConfigState;
-
-/// The values of a `.config`: `CONFIG_X=y` → builtin, `=m` → module, others are ints/strings.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct KConfig {
-    values: HashMap<String, ConfigValue>,
-    pub content_hash: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum ConfigValue {
-    Builtin,
-    Module,
-    Int(i64),
-    Str,
-}
-
-impl KConfig {
-    pub fn load(path: &Path) -> Result<KConfig, IndexError> {
-        let text = std::fs::read(path).map_err(|source| IndexError::Config {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Ok(KConfig::parse(&text))
-    }
-
-    pub fn parse(text: &[u8]) -> KConfig {
-        let mut values = HashMap::new();
-        for line in text.split(|&b| b == b'\n') {
-            let line = String::from_utf8_lossy(line);
-            let line = line.trim();
-            if line.starts_with('#') || line.is_empty() {
-                continue;
-            }
-            let Some((k, v)) = line.split_once('=') else {
-                continue;
-            };
-            if !k.starts_with("CONFIG_") {
-                continue;
-            }
-            let v = match v {
-                "y" => ConfigValue::Builtin,
-                "m" => ConfigValue::Module,
-                "n" => continue,
-                _ => parse_int(v).map_or(ConfigValue::Str, ConfigValue::Int),
-            };
-            values.insert(k.to_string(), v);
-        }
-        KConfig {
-            values,
-            content_hash: xxhash_rust::xxh3::xxh3_64(text),
-        }
-    }
-}
-
-fn parse_int(s: &str) -> Option<i64> {
-    let s = s.trim_end_matches(['u', 'U', 'l', 'L']);
-    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        i64::from_str_radix(h, 16).ok()
-    } else if s.len() > 1 && s.starts_with('0') {
-        i64::from_str_radix(&s[1..], 8).ok()
-    } else {
-        s.parse().ok()
-    }
-}
 
 /// Evaluates `#if`-style expressions against an optional config.
 pub(crate) struct Evaluator<'c> {
@@ -94,57 +27,28 @@ fn fixed_symbol(name: &[u8]) -> Option<i64> {
     }
 }
 
+/// `name` as a `CONFIG_` option name; other macros are not the `.config`'s to answer.
+fn config_name(name: &[u8]) -> Option<&str> {
+    std::str::from_utf8(name)
+        .ok()
+        .filter(|n| n.starts_with("CONFIG_"))
+}
+
 impl Evaluator<'_> {
     /// Is `name` (a macro) defined? `None` when it cannot be told.
     fn defined(&self, name: &[u8]) -> Val {
         if let Some(v) = fixed_symbol(name) {
             return Some((v != 0) as i64);
         }
-        let cfg = self.config?;
-        let name = std::str::from_utf8(name).ok()?;
-        if !name.starts_with("CONFIG_") {
-            return None;
-        }
-        if let Some(base) = name.strip_suffix("_MODULE")
-            && cfg.values.get(base) == Some(&ConfigValue::Module)
-        {
-            return Some(1);
-        }
-        Some(match cfg.values.get(name) {
-            Some(ConfigValue::Module) | None => 0,
-            Some(_) => 1,
-        })
+        let name = config_name(name)?;
+        Some(self.config?.defined(name) as i64)
     }
 
     fn value(&self, name: &[u8]) -> Val {
         if let Some(v) = fixed_symbol(name) {
             return Some(v);
         }
-        let cfg = self.config?;
-        let s = std::str::from_utf8(name).ok()?;
-        if !s.starts_with("CONFIG_") {
-            return None;
-        }
-        if let Some(base) = s.strip_suffix("_MODULE")
-            && cfg.values.get(base) == Some(&ConfigValue::Module)
-        {
-            return Some(1);
-        }
-        match cfg.values.get(s) {
-            None | Some(ConfigValue::Module) => Some(0),
-            Some(ConfigValue::Builtin) => Some(1),
-            Some(ConfigValue::Int(n)) => Some(*n),
-            Some(ConfigValue::Str) => None,
-        }
-    }
-
-    fn config_state(&self, name: &[u8]) -> Option<Option<&ConfigValue>> {
-        let cfg = self.config?;
-        let s = std::str::from_utf8(name).ok()?;
-        if !s.starts_with("CONFIG_") {
-            return None;
-        }
-        Some(cfg.values.get(s))
+        self.config?.value(config_name(name)?)
     }
 
     /// Evaluates a condition given as tokens over `src`.
@@ -289,26 +193,9 @@ impl Parser<'_, '_, '_> {
     }
 
     fn builtin(&self, func: &[u8], arg: &Option<Vec<u8>>) -> Val {
-        let arg = arg.as_deref()?;
-        let state = self.ev.config_state(arg)?;
-        let (b, m) = (
-            state == Some(&ConfigValue::Builtin),
-            state == Some(&ConfigValue::Module),
-        );
-        match func {
-            b"IS_ENABLED" => Some((b || m) as i64),
-            b"IS_BUILTIN" => Some(b as i64),
-            b"IS_MODULE" => Some(m as i64),
-            // Reachable from a module only when the caller is a module too: unknown here.
-            b"IS_REACHABLE" => {
-                if m {
-                    None
-                } else {
-                    Some(b as i64)
-                }
-            }
-            _ => None,
-        }
+        let option = config_name(arg.as_deref()?)?;
+        let func = std::str::from_utf8(func).ok()?;
+        self.ev.config?.test(func, option).map(i64::from)
     }
 }
 

@@ -45,6 +45,7 @@
 mod build;
 mod cond;
 mod error;
+pub mod kconfig;
 mod lex;
 mod persist;
 mod query;
@@ -62,7 +63,8 @@ pub use error::IndexError;
 pub use types::*;
 
 use crate::build::{Roots, Source, assemble, walk};
-use crate::cond::{Evaluator, KConfig};
+use crate::cond::Evaluator;
+use crate::kconfig::KConfig;
 use crate::persist::CacheKey;
 use crate::store::Store;
 
@@ -120,7 +122,18 @@ fn prepare(tree: &Path, opts: &IndexOptions) -> Result<Prepared, IndexError> {
         return Err(IndexError::NotADirectory(tree.to_path_buf()));
     }
     let root = tree.canonicalize().map_err(|e| IndexError::io(tree, e))?;
-    let config = opts.config.as_deref().map(KConfig::load).transpose()?;
+    let config = opts
+        .config
+        .as_deref()
+        .map(|path| {
+            std::fs::read(path)
+                .map(|bytes| KConfig::parse(&bytes))
+                .map_err(|source| IndexError::Config {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        })
+        .transpose()?;
     let build = match &opts.build_dir {
         Some(dir) if !dir.is_dir() => return Err(IndexError::BuildDirMissing(dir.clone())),
         Some(dir) => Some(dir.canonicalize().map_err(|e| IndexError::io(dir, e))?),

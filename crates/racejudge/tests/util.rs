@@ -45,4 +45,3 @@ pub fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
         .expect("write stdin");
     child.wait_with_output().expect("wait racejudge")
 }
-

@@ -187,13 +187,13 @@ impl ToolBox {
 
 pub mod tool;
 
-pub use layout::{ConfigError, ConfigValue};
+pub use codeindex::kconfig::{ConfigError, KConfig};
 
 /// How a [`ToolBox`] is set up beyond its index.
 #[derive(Debug, Clone)]
 pub struct ToolOptions {
     /// Parsed `.config` (see [`ToolOptions::with_config_file`]); `None` leaves CONFIG_ conditions unknown.
-    pub config: Option<std::collections::HashMap<String, ConfigValue>>,
+    pub config: Option<codeindex::kconfig::KConfig>,
     /// Result text budget in bytes (default [`text::DEFAULT_BUDGET`]).
     pub budget: usize,
     /// A built kernel's ELF with DWARF (`<obj>/vmlinux`, or a `.o`): struct layouts come from it
@@ -217,8 +217,8 @@ impl Default for ToolOptions {
 
 impl ToolOptions {
     /// Reads a kernel `.config` so struct layouts can decide `#if CONFIG_*` members.
-    pub fn with_config_file(mut self, path: &std::path::Path) -> Result<Self, layout::ConfigError> {
-        self.config = Some(layout::read_config_file(path)?);
+    pub fn with_config_file(mut self, path: &std::path::Path) -> Result<Self, ConfigError> {
+        self.config = Some(KConfig::read_checked(path)?);
         Ok(self)
     }
 

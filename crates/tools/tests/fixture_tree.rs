@@ -758,3 +758,47 @@ fn find_references_confines_a_static_to_its_context_file() {
     let (shared, _) = refs(json!({"Name": "shared", "ContextFile": "drivers/a.c"}));
     assert_eq!(shared, ["drivers/a.c:8", "drivers/b.c:8"]);
 }
+
+/// One `.config` model: an option built as a module (`=m`) does not define its `CONFIG_` macro,
+/// and the index (definition-source's Config) and the layout engine say so alike.
+#[test]
+fn struct_layout_and_definition_source_agree_on_a_module_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tree");
+    std::fs::create_dir_all(root.join("include/linux")).unwrap();
+    std::fs::write(
+        root.join("include/linux/agree.h"),
+        "#ifdef CONFIG_FOO\nint foo_only_global;\n#endif\n\
+         struct agree {\n\tint a;\n#ifdef CONFIG_FOO\n\tint b;\n#endif\n\tint c;\n};\n",
+    )
+    .unwrap();
+    let config = dir.path().join(".config");
+    std::fs::write(&config, "CONFIG_FOO=m\n").unwrap();
+    let options = IndexOptions {
+        config: Some(config.clone()),
+        ..IndexOptions::default()
+    };
+    let (index, _) = Index::build(&root, &options, &NoProgress).unwrap();
+    let tools = tools::toolbox_with(
+        Arc::new(index),
+        ToolOptions::default().with_config_file(&config).unwrap(),
+    );
+    let def = tools
+        .call(
+            "codesearch-definition-source",
+            &json!({"Name": "foo_only_global"}),
+        )
+        .unwrap();
+    assert_eq!(def["Config"], json!("inactive"), "{def}");
+    let layout = tools
+        .call("codesearch-struct-layout", &json!({"Name": "agree"}))
+        .unwrap();
+    let names: Vec<&str> = layout["Fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "c"], "{layout}");
+    assert_eq!(layout["SizeBytes"], json!(8));
+}

@@ -210,7 +210,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     // Checked before any checkout, build or index is paid for.
     if let Some(config) = &args.config {
-        tools::layout::read_config_file(config)
+        tools::KConfig::read_checked(config)
             .context("--config")
             .bad_input()?;
     }

@@ -88,7 +88,7 @@ pub fn open(
     }
     // Checked before the index (seconds, a gigabyte) is built and keyed to it.
     if let Some(config) = &args.config {
-        tools::layout::read_config_file(config)
+        tools::KConfig::read_checked(config)
             .context("--config")
             .bad_input()?;
     }

@@ -21,6 +21,14 @@ pub trait Env {
     fn ident(&self, name: &str) -> Option<i64>;
     /// Whether a macro or option is defined.
     fn defined(&self, name: &str) -> Tri;
+    /// `IS_ENABLED`/`IS_BUILTIN`/`IS_MODULE`/`IS_REACHABLE` of an option. The default knows no
+    /// `.config`: enabled when defined, module-ness unknown.
+    fn config_test(&self, macro_name: &str, option: &str) -> Tri {
+        match macro_name {
+            "IS_MODULE" => Tri::Unknown,
+            _ => self.defined(option),
+        }
+    }
 }
 
 /// Splits C text into tokens.
@@ -234,11 +242,7 @@ impl Parser<'_> {
             "IS_ENABLED" | "IS_BUILTIN" | "IS_REACHABLE" | "IS_MODULE" => {
                 let args = self.call_args()?;
                 let name = args.first()?.trim().to_string();
-                Some(match tok.as_str() {
-                    // `=m` is not distinguished from `=y`: both mean the code exists.
-                    "IS_MODULE" => None,
-                    _ => tri_value(self.env.defined(&name)),
-                })
+                Some(tri_value(self.env.config_test(&tok, &name)))
             }
             "BITS_TO_LONGS"
             | "DIV_ROUND_UP"

@@ -19,18 +19,8 @@ use std::sync::Arc;
 
 use abi::SizeAlign;
 use cexpr::{Env, Tri};
+use codeindex::kconfig::KConfig;
 use parse::{Base, Member, Record};
-
-/// The value of a `CONFIG_` option in the configuration the index was built for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfigValue {
-    /// `=y`, `=m` (1) or a number.
-    Set(i64),
-    /// `# ... is not set` or absent from a full `.config`.
-    Unset,
-    /// No configuration known.
-    Unknown,
-}
 
 /// Source text of one definition.
 #[derive(Debug, Clone)]
@@ -48,7 +38,9 @@ pub trait TypeSource {
     /// The replacement text of an object-like macro (or the value of an enumerator); `""` for
     /// a function-like or empty macro, which is defined but has no value; `None` when unknown.
     fn macro_text(&self, name: &str) -> Option<String>;
-    fn config(&self, option: &str) -> ConfigValue;
+    /// The `.config` the tree is laid out for (the workspace's one model, shared with the
+    /// index); `None` when none was given.
+    fn kconfig(&self) -> Option<&KConfig>;
 }
 
 /// One member in a layout. Offsets are in bits from the start of the outermost record.
@@ -496,10 +488,9 @@ fn shift(f: &FieldLayout, base: Option<u64>) -> FieldLayout {
 impl Env for Engine<'_> {
     fn ident(&self, name: &str) -> Option<i64> {
         if name.starts_with("CONFIG_") {
-            return match self.src.config(name) {
-                ConfigValue::Set(v) => Some(v),
-                ConfigValue::Unset => Some(0),
-                ConfigValue::Unknown => arch_default(name).map(|_| 1),
+            return match self.src.kconfig() {
+                Some(config) => config.value(name),
+                None => arch_default(name).map(|t| (t == Tri::Yes) as i64),
             };
         }
         match name {
@@ -524,12 +515,22 @@ impl Env for Engine<'_> {
         value
     }
 
+    fn config_test(&self, macro_name: &str, option: &str) -> Tri {
+        match self.src.kconfig() {
+            Some(config) => match config.test(macro_name, option) {
+                Some(b) => tri(b),
+                None => Tri::Unknown,
+            },
+            None if macro_name == "IS_MODULE" => Tri::Unknown,
+            None => arch_default(option).unwrap_or(Tri::Unknown),
+        }
+    }
+
     fn defined(&self, name: &str) -> Tri {
         if name.starts_with("CONFIG_") {
-            return match self.src.config(name) {
-                ConfigValue::Set(_) => Tri::Yes,
-                ConfigValue::Unset => Tri::No,
-                ConfigValue::Unknown => arch_default(name).unwrap_or(Tri::Unknown),
+            return match self.src.kconfig() {
+                Some(config) => tri(config.defined(name)),
+                None => arch_default(name).unwrap_or(Tri::Unknown),
             };
         }
         match name {
@@ -569,107 +570,8 @@ fn arch_default(name: &str) -> Option<Tri> {
     })
 }
 
-/// Why a file given as a kernel `.config` is not one.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{path} is not a regular file")]
-    NotAFile { path: String },
-    #[error("cannot read {path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path} is not a kernel .config: {reason}")]
-    Invalid { path: String, reason: String },
-}
-
-/// The largest `.config` accepted (real ones are about 300 KB).
-const MAX_CONFIG_BYTES: u64 = 16 << 20;
-
-/// Reads and checks a kernel `.config` before anything expensive uses it: a regular UTF-8 file of
-/// `CONFIG_X=value` lines, comments and blank lines, with at least one `CONFIG_` entry.
-pub fn read_config_file(
-    path: &std::path::Path,
-) -> Result<HashMap<String, ConfigValue>, ConfigError> {
-    use std::io::Read;
-    let shown = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|source| ConfigError::Io {
-        path: shown.clone(),
-        source,
-    })?;
-    if !meta.is_file() {
-        return Err(ConfigError::NotAFile { path: shown });
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|source| ConfigError::Io {
-            path: shown.clone(),
-            source,
-        })?;
-    let invalid = |reason: String| ConfigError::Invalid {
-        path: shown.clone(),
-        reason,
-    };
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(invalid(format!("it is over {MAX_CONFIG_BYTES} bytes")));
-    }
-    let text = String::from_utf8(bytes).map_err(|_| invalid("it is not UTF-8 text".into()))?;
-    check_config_text(&text).map_err(invalid)?;
-    Ok(parse_config(&text))
-}
-
-/// The syntax check behind [`read_config_file`]: the first offending line, or no entry at all.
-fn check_config_text(text: &str) -> Result<(), String> {
-    let mut entries = 0usize;
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let well_formed = line.split_once('=').is_some_and(|(name, _)| {
-            name.strip_prefix("CONFIG_").is_some_and(|rest| {
-                !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            })
-        });
-        if !well_formed {
-            let clipped: String = line.chars().take(60).collect();
-            return Err(format!(
-                "line {} is not a CONFIG_NAME=value line: {:?}",
-                n + 1,
-                clipped
-            ));
-        }
-        entries += 1;
-    }
-    if entries == 0 {
-        return Err("it has no CONFIG_ entries".into());
-    }
-    Ok(())
-}
-
-/// Parses a `.config` file: `CONFIG_X=y|m|n|<number>|"string"`, `# CONFIG_X is not set`.
-pub fn parse_config(text: &str) -> HashMap<String, ConfigValue> {
-    let mut out = HashMap::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if let Some(rest) = line.strip_prefix("# ")
-            && let Some(name) = rest.strip_suffix(" is not set")
-        {
-            out.insert(name.to_string(), ConfigValue::Unset);
-        } else if let Some((name, value)) = line.split_once('=')
-            && name.starts_with("CONFIG_")
-        {
-            let v = match value {
-                "y" | "m" => ConfigValue::Set(1),
-                "n" => ConfigValue::Unset,
-                v => ConfigValue::Set(cexpr::parse_number(v).unwrap_or(1)),
-            };
-            out.insert(name.to_string(), v);
-        }
-    }
-    out
+fn tri(b: bool) -> Tri {
+    if b { Tri::Yes } else { Tri::No }
 }
 
 #[cfg(test)]

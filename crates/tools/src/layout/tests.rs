@@ -1,7 +1,6 @@
 //! Layouts checked against gcc: a fixture header is laid out by the engine, then a generated C
 //! program prints gcc's `offsetof`/`sizeof` for every field the engine placed.
 
-use std::collections::HashMap;
 use std::fmt::Write;
 
 use super::*;
@@ -10,7 +9,7 @@ const FIXTURE: &str = include_str!("../../tests/fixtures/layout/structs.h");
 
 /// Serves every definition from the one fixture text (the parser picks the right one out).
 struct FixtureSource {
-    config: Option<HashMap<String, ConfigValue>>,
+    config: Option<KConfig>,
 }
 
 impl TypeSource for FixtureSource {
@@ -38,11 +37,8 @@ impl TypeSource for FixtureSource {
             (n == name).then(|| v.trim().to_string())
         })
     }
-    fn config(&self, option: &str) -> ConfigValue {
-        match &self.config {
-            None => ConfigValue::Unknown,
-            Some(map) => map.get(option).copied().unwrap_or(ConfigValue::Unset),
-        }
+    fn kconfig(&self) -> Option<&KConfig> {
+        self.config.as_ref()
     }
 }
 
@@ -94,10 +90,8 @@ fn gcc_offsets(defines: &[&str], program: &str) -> Option<String> {
 }
 
 fn check_against_gcc(defines: &[&str]) {
-    let config: HashMap<String, ConfigValue> = defines
-        .iter()
-        .map(|d| (d.to_string(), ConfigValue::Set(1)))
-        .collect();
+    let text: String = defines.iter().map(|d| format!("{d}=y\n")).collect();
+    let config = KConfig::parse(text.as_bytes());
     let source = FixtureSource {
         config: Some(config),
     };
@@ -157,7 +151,7 @@ fn matches_gcc_with_options() {
 #[test]
 fn bitfield_offsets() {
     let source = FixtureSource {
-        config: Some(HashMap::new()),
+        config: Some(KConfig::default()),
     };
     let engine = Engine::new(&source);
     let layout = engine.layout_named(false, "bits").unwrap();
@@ -207,16 +201,22 @@ fn unknown_configuration_stops_offsets_instead_of_guessing() {
     assert!(layout.unknown.is_some());
 }
 
+/// The bug two config models made: `=m` counted as `=y` here while the index rightly treated
+/// `#ifdef CONFIG_X` as false. One model now answers both.
 #[test]
-fn parse_config_values() {
-    let cfg = parse_config(
-        "CONFIG_A=y\nCONFIG_B=m\n# CONFIG_C is not set\nCONFIG_D=0x10\nCONFIG_E=\"x\"\n",
-    );
-    assert_eq!(cfg["CONFIG_A"], ConfigValue::Set(1));
-    assert_eq!(cfg["CONFIG_B"], ConfigValue::Set(1));
-    assert_eq!(cfg["CONFIG_C"], ConfigValue::Unset);
-    assert_eq!(cfg["CONFIG_D"], ConfigValue::Set(16));
-    assert_eq!(cfg["CONFIG_E"], ConfigValue::Set(1));
+fn a_module_option_does_not_define_its_config_macro() {
+    let config = KConfig::parse(b"CONFIG_A=y\nCONFIG_B=m\n");
+    let source = FixtureSource {
+        config: Some(config),
+    };
+    let engine = Engine::new(&source);
+    use cexpr::Env;
+    assert_eq!(engine.defined("CONFIG_A"), Tri::Yes);
+    assert_eq!(engine.defined("CONFIG_B"), Tri::No);
+    assert_eq!(engine.defined("CONFIG_B_MODULE"), Tri::Yes);
+    assert_eq!(engine.config_test("IS_ENABLED", "CONFIG_B"), Tri::Yes);
+    assert_eq!(engine.config_test("IS_BUILTIN", "CONFIG_B"), Tri::No);
+    assert_eq!(engine.ident("CONFIG_B"), Some(0));
 }
 
 mod robustness {
@@ -240,8 +240,8 @@ mod robustness {
         fn macro_text(&self, _: &str) -> Option<String> {
             Some(self.0.clone())
         }
-        fn config(&self, _: &str) -> ConfigValue {
-            ConfigValue::Unknown
+        fn kconfig(&self) -> Option<&KConfig> {
+            None
         }
     }
 

@@ -14,14 +14,12 @@ pub mod grepper;
 pub mod read_file;
 pub mod struct_layout;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use codeindex::{ConfigState, Definition, EntityKind, Index};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::layout::ConfigValue;
 use crate::path_guard::{self, Access, TreePath};
 use crate::{ToolError, text};
 
@@ -30,7 +28,7 @@ use crate::{ToolError, text};
 pub struct Ctx {
     pub index: Arc<Index>,
     /// Parsed `.config`, when one was given: decides `#if CONFIG_*` inside struct layouts.
-    pub config: Option<Arc<HashMap<String, ConfigValue>>>,
+    pub config: Option<Arc<codeindex::kconfig::KConfig>>,
     /// Result text budget in bytes.
     pub budget: usize,
 }

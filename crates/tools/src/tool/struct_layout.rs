@@ -14,7 +14,7 @@ use super::Ctx;
 use std::sync::Arc;
 
 use crate::layout::dwarf::DwarfLayouts;
-use crate::layout::{ConfigValue, Engine, FieldLayout, Source, TypeLayout, TypeSource};
+use crate::layout::{Engine, FieldLayout, Source, TypeLayout, TypeSource};
 use crate::schema::{parse_args, to_json, tool_spec};
 use crate::{Tool, ToolError, ToolSpec};
 
@@ -235,11 +235,8 @@ impl TypeSource for IndexSource<'_> {
         Some(crate::layout::lex::strip_comments(rest).trim().to_string())
     }
 
-    fn config(&self, option: &str) -> ConfigValue {
-        match &self.ctx.config {
-            None => ConfigValue::Unknown,
-            Some(map) => map.get(option).copied().unwrap_or(ConfigValue::Unset),
-        }
+    fn kconfig(&self) -> Option<&codeindex::kconfig::KConfig> {
+        self.ctx.config.as_deref()
     }
 }
 
