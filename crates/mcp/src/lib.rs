@@ -25,13 +25,16 @@ reaches the client as an `isError: true` result.
 
 mod convert;
 mod extra;
+mod http_guard;
 mod server;
 mod transport;
+pub mod wire;
 
 pub use convert::check_tool_name;
 pub use extra::{AssessTool, ParseReportTool};
+pub use http_guard::{MAX_SESSIONS, SESSION_IDLE};
 pub use server::{RacejudgeMcp, ToolBoxSender};
-pub use transport::{HttpServer, MCP_HTTP_PATH, serve_http, serve_stdio};
+pub use transport::{HttpServer, MCP_HTTP_PATH, serve_http, serve_lines, serve_stdio};
 
 use std::sync::Arc;
 
