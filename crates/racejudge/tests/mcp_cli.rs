@@ -19,6 +19,9 @@ use tempfile::TempDir;
 
 use crate::util;
 
+/// The same scenario through the official MCP Python SDK.
+mod sdk;
+
 const PROTOCOL: &str = "2025-06-18";
 /// Guards against a hung server; not a speed expectation.
 const HANG_GUARD: Duration = Duration::from_secs(120);

@@ -55,6 +55,29 @@ pub fn kernel_tree_or_skip(test: &str) -> Option<PathBuf> {
     tree
 }
 
+/// The variable that turns a missing input from a skip into a failure.
+pub const REQUIRE_INPUTS_VAR: &str = "RACEJUDGE_REQUIRE_INPUTS";
+
+/// Whether missing inputs must fail tests instead of skipping them: `RACEJUDGE_REQUIRE_INPUTS=1`.
+/// CI sets it, so an install step that went missing fails the run instead of hiding behind a
+/// skip message nobody reads; on a developer's machine the tests still skip.
+pub fn inputs_required() -> bool {
+    inputs_required_from(|key| std::env::var(key).ok())
+}
+
+fn inputs_required_from(var: impl Fn(&str) -> Option<String>) -> bool {
+    var(REQUIRE_INPUTS_VAR).is_some_and(|v| v.trim() == "1")
+}
+
+/// Reports that `test` lacks an input (`missing` says which, and how to get it): a visible SKIP
+/// line normally, a panic (a failed test) when [`inputs_required`]. Callers return after it.
+pub fn skip_or_fail(test: &str, missing: &str) {
+    if inputs_required() {
+        panic!("{test}: {missing} ({REQUIRE_INPUTS_VAR}=1 makes a missing input a failure)");
+    }
+    eprintln!("SKIP {test}: {missing}");
+}
+
 /// `../shared` next to the repository root, canonicalised, when present.
 pub fn shared_dir() -> Option<PathBuf> {
     // This crate lives at <repo>/crates/testkit, so the repository root is two levels up.
@@ -93,6 +116,17 @@ mod tests {
             PathBuf::from("/h/.cache/racejudge")
         );
         assert_eq!(root(&[]), PathBuf::from("./.cache/racejudge"));
+    }
+
+    #[test]
+    fn only_require_inputs_1_makes_missing_inputs_fail() {
+        let with = |value: &'static str| {
+            inputs_required_from(move |key| (key == REQUIRE_INPUTS_VAR).then(|| value.to_string()))
+        };
+        assert!(with("1"));
+        assert!(!with("0"));
+        assert!(!with(""));
+        assert!(!inputs_required_from(|_| None));
     }
 
     #[test]
