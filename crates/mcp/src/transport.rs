@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use rmcp::ServiceExt;
 use rmcp::service::QuitReason;
+use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -71,8 +72,13 @@ where
     });
 
     let served = async {
+        let (rmcp_read, rmcp_write) = tokio::io::split(rmcp_side);
+        // rmcp counts the newline in its line limit; ours does not, so give it room for the
+        // longest line we pass on (which would otherwise vanish without an answer).
+        let transport = AsyncRwTransport::new_server(rmcp_read, rmcp_write)
+            .with_max_line_length(MAX_MESSAGE_BYTES + 2);
         let running = server
-            .serve(tokio::io::split(rmcp_side))
+            .serve(transport)
             .await
             .map_err(|e| McpError::Start(e.to_string()))?;
         let cancel = running.cancellation_token();
@@ -184,7 +190,8 @@ where
     let mut input = BufReader::with_capacity(PIPE_BYTES, input);
     let mut line = Vec::new();
     loop {
-        let reply = match read_bounded_line(&mut input, &mut line, MAX_MESSAGE_BYTES).await? {
+        // One byte over the limit is read so that a trailing '\r' does not count against it.
+        let reply = match read_bounded_line(&mut input, &mut line, MAX_MESSAGE_BYTES + 1).await? {
             Line::Eof => break,
             Line::Oversized { id, len } => {
                 tracing::warn!(
@@ -196,7 +203,11 @@ where
             }
             Line::Complete => {
                 let text = line.strip_suffix(b"\r").unwrap_or(&line);
-                if text.iter().all(u8::is_ascii_whitespace) {
+                if text.len() > MAX_MESSAGE_BYTES {
+                    let mut scanner = IdScanner::default();
+                    scanner.feed(text);
+                    Some(wire::too_large_reply(scanner.id(), text.len()))
+                } else if text.iter().all(u8::is_ascii_whitespace) {
                     None
                 } else if let Some(reply) = wire::check_message(text) {
                     tracing::info!(reply = %reply, "MCP message refused");
@@ -518,6 +529,46 @@ mod tests {
         client.writer = send.await.unwrap();
         client.lines = lines;
         client.still_serves(78).await;
+    }
+
+    /// The limit is on the message: one of exactly the limit is served, one byte more is not.
+    #[tokio::test]
+    async fn stdio_serves_a_message_of_exactly_the_limit() {
+        let mut client = Client::start().await;
+        let ping = |id: u64, len: usize| {
+            let head = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping""#);
+            let pad = " ".repeat(len - head.len() - 1);
+            format!("{head}{pad}}}")
+        };
+        let (mut writer, mut lines) = (client.writer, client.lines);
+        for (id, len, served) in [
+            (30, MAX_MESSAGE_BYTES, true),
+            (31, MAX_MESSAGE_BYTES + 1, false),
+        ] {
+            let line = ping(id, len);
+            assert_eq!(line.len(), len);
+            let send = tokio::spawn(async move {
+                writer.write_all(line.as_bytes()).await.unwrap();
+                writer.write_all(b"\r\n").await.unwrap();
+                writer
+            });
+            let reply = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+                .await
+                .expect("an answer, not silence")
+                .unwrap()
+                .expect("an answer");
+            let reply: Value = serde_json::from_str(&reply).unwrap();
+            assert_eq!(reply["id"], id, "{reply}");
+            assert_eq!(
+                reply.get("result").is_some(),
+                served,
+                "{len} bytes: {reply}"
+            );
+            writer = send.await.unwrap();
+        }
+        client.writer = writer;
+        client.lines = lines;
+        client.still_serves(32).await;
     }
 
     #[tokio::test]
