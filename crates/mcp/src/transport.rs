@@ -2,9 +2,11 @@
 //!
 //! - [`serve_stdio`]: newline-delimited JSON-RPC on stdin/stdout, the way Claude Code and
 //!   Gemini CLI launch local servers. stdout carries protocol messages only, so all logging must
-//!   go to stderr (the binary's tracing subscriber writes there).
+//!   go to stderr (the binary's tracing subscriber writes there). Lines are read and checked
+//!   here ([`serve_lines`], [`crate::wire`]) and only well-formed ones reach rmcp.
 //! - [`serve_http`] / [`HttpServer`]: MCP streamable HTTP at [`MCP_HTTP_PATH`], with rmcp's
-//!   session manager (`Mcp-Session-Id`) and SSE-framed responses, hosted on axum.
+//!   session manager (`Mcp-Session-Id`) and SSE-framed responses, hosted on axum behind the
+//!   checks of [`crate::http_guard`].
 //!
 //! Both take a `shutdown` future (ctrl-c / SIGTERM in the binary) and return once the server has
 //! stopped; the stdio one also returns when the client closes stdin.
