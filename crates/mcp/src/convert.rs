@@ -84,8 +84,17 @@ pub fn mcp_tool(spec: &ToolSpec) -> Tool {
 }
 
 /// `{"type": "object", ...}` as a JSON object, or `None` when the schema is not an object.
+///
+/// Integer formats are made standard here too, not only where the code tools generate their
+/// schemas: the report tools' schemas come from other crates (the report model's derive), and
+/// clients warn about every `uint32` they see.
 fn schema_object(schema: &Value) -> Option<JsonObject> {
-    schema.as_object().cloned()
+    let mut schema = schema.clone();
+    tools::schema::standard_integer_formats(&mut schema);
+    match schema {
+        Value::Object(object) => Some(object),
+        _ => None,
+    }
 }
 
 /// `codesearch-definition-source` → `Codesearch definition source`, `assess-kcsan` → `Assess
@@ -205,6 +214,21 @@ mod tests {
         let wire = serde_json::to_value(&tool).unwrap();
         assert_eq!(wire["inputSchema"], json!({"type": "object"}));
         assert!(wire.get("outputSchema").is_none(), "{wire}");
+    }
+
+    #[test]
+    fn declared_integer_formats_are_standard() {
+        let output = json!({"type": "object", "properties": {
+            "Line": {"type": "integer", "format": "uint32", "minimum": 0},
+            "Size": {"type": ["integer", "null"], "format": "uint64", "minimum": 0},
+            "Cpu": {"type": "integer", "format": "int32"}
+        }});
+        let tool = mcp_tool(&spec(json!({"type": "object"}), output));
+        let wire = serde_json::to_value(&tool).unwrap();
+        let props = &wire["outputSchema"]["properties"];
+        assert_eq!(props["Line"]["format"], "int64", "{wire}");
+        assert!(props["Size"].get("format").is_none(), "{wire}");
+        assert_eq!(props["Cpu"]["format"], "int32", "{wire}");
     }
 
     #[test]

@@ -65,6 +65,14 @@ fn report_input_schema(what: &str) -> Value {
     })
 }
 
+/// The report model's schema with standard integer formats (the model derives `uint32`/`uint64`),
+/// so the declared spec is exactly what MCP clients are sent.
+fn report_schema() -> Value {
+    let mut schema = report::json_schema();
+    tools::schema::standard_integer_formats(&mut schema);
+    schema
+}
+
 /// `parse-kcsan-report`: KCSAN report text in, the structured report model (the `report` crate's
 /// documented JSON, docs/report-format.md) out.
 #[derive(Debug, Default, Clone, Copy)]
@@ -85,7 +93,7 @@ marked/atomic qualifiers, stack frames with function, offset and source file:lin
 change and the kernel version line. Use it first, to know which functions and lines to read \
 with the code tools.",
             input_schema: report_input_schema("The KCSAN report text, as printed by the kernel."),
-            output_schema: report::json_schema(),
+            output_schema: report_schema(),
         }
     }
 

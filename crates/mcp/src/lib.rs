@@ -14,6 +14,9 @@ Principal types:
   model, and get the static expert's verdict, before reading code itself.
 - [`serve_stdio`] and [`serve_http`]: the two transports (newline-delimited JSON-RPC on
   stdin/stdout; streamable HTTP at `/mcp`), both stopping cleanly on a shutdown future.
+- [`wire`]: the checks every incoming message passes before rmcp sees it, so that every request
+  is answered with the right JSON-RPC error (size limit, parse errors, malformed `tools/call`);
+  over HTTP also `Origin` and the number of sessions ([`MAX_SESSIONS`], [`SESSION_IDLE`]).
 
 Why a separate crate: the MCP SDK and its HTTP stack are large; keeping them here means the
 library crates below never see them, and the binary only adds a thin `racejudge mcp` command.
@@ -25,13 +28,16 @@ reaches the client as an `isError: true` result.
 
 mod convert;
 mod extra;
+mod http_guard;
 mod server;
 mod transport;
+pub mod wire;
 
 pub use convert::check_tool_name;
 pub use extra::{AssessTool, ParseReportTool};
+pub use http_guard::{MAX_SESSIONS, SESSION_IDLE};
 pub use server::{RacejudgeMcp, ToolBoxSender};
-pub use transport::{HttpServer, MCP_HTTP_PATH, serve_http, serve_stdio};
+pub use transport::{HttpServer, MCP_HTTP_PATH, serve_http, serve_lines, serve_stdio};
 
 use std::sync::Arc;
 

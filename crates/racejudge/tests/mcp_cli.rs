@@ -19,6 +19,9 @@ use tempfile::TempDir;
 
 use crate::util;
 
+/// The same scenario through the official MCP Python SDK.
+mod sdk;
+
 const PROTOCOL: &str = "2025-06-18";
 /// Guards against a hung server; not a speed expectation.
 const HANG_GUARD: Duration = Duration::from_secs(120);
@@ -405,6 +408,27 @@ impl StdioClient {
         writeln!(self.stdin, "{message}").expect("write to server stdin");
         self.stdin.flush().expect("flush");
     }
+
+    /// Sends one line as is (it may be anything but a newline).
+    fn send_line(&mut self, line: &[u8]) {
+        self.stdin.write_all(line).expect("write to server stdin");
+        self.stdin.write_all(b"\n").expect("write to server stdin");
+        self.stdin.flush().expect("flush");
+    }
+
+    /// The next message whose id is `id` (JSON null for errors about unidentifiable input).
+    fn reply_to(&mut self, id: &Value) -> Value {
+        loop {
+            let line = self
+                .stdout
+                .recv_timeout(self.patience)
+                .unwrap_or_else(|_| panic!("no answer with id {id}: the server stayed silent"));
+            let message: Value = serde_json::from_str(&line).expect("stdout is JSON");
+            if &message["id"] == id {
+                return message;
+            }
+        }
+    }
 }
 
 impl Client for StdioClient {
@@ -498,6 +522,67 @@ fn stdio_stops_cleanly_on_ctrl_c() {
         log.join("\n")
     );
     drop(client);
+}
+
+/// Issue 13: every request gets a JSON-RPC answer, however broken; the session goes on after.
+#[test]
+fn stdio_answers_malformed_and_oversized_messages() {
+    let fx = fixture();
+    let mut child = spawn_mcp(&fx, &[]);
+    let _stderr = line_channel(child.stderr.take().expect("stderr"));
+    let mut client = StdioClient {
+        stdin: child.stdin.take().expect("stdin"),
+        stdout: line_channel(child.stdout.take().expect("stdout")),
+        seen: Vec::new(),
+        patience: HANG_GUARD,
+    };
+    let init = client.request(
+        1,
+        "initialize",
+        json!({"protocolVersion": PROTOCOL, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}),
+    );
+    assert!(init["result"].is_object(), "{init}");
+    client.notify("notifications/initialized", json!({}));
+
+    client.send_line(b"{\"jsonrpc\": \"2.0\", \"id\": 2, \"method\": ");
+    let parse = client.reply_to(&Value::Null);
+    assert_eq!(parse["error"]["code"], -32700, "{parse}");
+
+    for (id, params) in [
+        (3, json!({"arguments": {}})),
+        (4, json!({"name": "grepper", "arguments": ["READ_ONCE"]})),
+    ] {
+        client.send(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params}));
+        let reply = client.reply_to(&json!(id));
+        assert_eq!(reply["error"]["code"], -32602, "{params}: {reply}");
+    }
+
+    // Over the 16 MiB limit: refused under its id, not dropped.
+    let pad = "x".repeat(mcp::wire::MAX_MESSAGE_BYTES);
+    let huge = format!(
+        r#"{{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{{"name":"grepper","arguments":{{"Expression":"{pad}"}}}}}}"#
+    );
+    client.send_line(huge.as_bytes());
+    let reply = client.reply_to(&json!(5));
+    assert_eq!(reply["error"]["code"], -32600, "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("limit")),
+        "{reply}"
+    );
+
+    // The session still works.
+    let ok = call_ok(
+        &mut client,
+        6,
+        "grepper",
+        json!({"Expression": "READ_ONCE"}),
+    );
+    assert!(ok.to_string().contains("kernel/fixture.c"), "{ok}");
+    drop(client);
+    let status = wait_exit(&mut child);
+    assert!(status.success(), "exit {status}");
 }
 
 #[test]
@@ -651,14 +736,28 @@ impl HttpClient {
     }
 
     fn send(&self, method: &str, host: &str, body: Option<&Value>) -> HttpResponse {
+        let body = body.map(Value::to_string).unwrap_or_default();
+        self.send_raw(method, host, &[], body.as_bytes())
+    }
+
+    /// Sends `body` as is, with `extra` headers (e.g. `Origin`).
+    fn send_raw(
+        &self,
+        method: &str,
+        host: &str,
+        extra: &[(&str, &str)],
+        body: &[u8],
+    ) -> HttpResponse {
         let mut stream = TcpStream::connect(self.addr).expect("connect");
         stream.set_read_timeout(Some(HANG_GUARD)).expect("timeout");
-        let body = body.map(Value::to_string).unwrap_or_default();
         let mut head = format!(
             "{method} /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
              Accept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n",
             body.len()
         );
+        for (name, value) in extra {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
         if let Some(session) = &self.session {
             head.push_str(&format!("Mcp-Session-Id: {session}\r\n"));
         }
@@ -667,7 +766,7 @@ impl HttpClient {
         }
         head.push_str("\r\n");
         stream.write_all(head.as_bytes()).expect("write head");
-        stream.write_all(body.as_bytes()).expect("write body");
+        stream.write_all(body).expect("write body");
         read_response(BufReader::new(stream))
     }
 
@@ -861,5 +960,131 @@ fn http_refuses_an_unknown_session() {
         (400..500).contains(&response.status),
         "status {}",
         response.status
+    );
+}
+
+fn initialize_message(id: u64) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
+        "protocolVersion": PROTOCOL, "capabilities": {},
+        "clientInfo": {"name": "racejudge-test", "version": "0"}}})
+}
+
+/// The body of a plain (non-SSE) JSON answer.
+fn json_body(mut response: HttpResponse) -> Value {
+    let mut text = String::new();
+    response.body.read_to_string(&mut text).expect("read body");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text}"))
+}
+
+/// The MCP spec: servers must validate `Origin` (DNS rebinding); malformed JSON is a JSON-RPC
+/// parse error, a malformed tools/call a -32602, not an HTTP-level failure.
+#[test]
+fn http_checks_origin_and_answers_malformed_messages_in_json_rpc() {
+    let fx = fixture();
+    let (_child, addr, _stderr) = spawn_http(&fx);
+    let mut client = HttpClient {
+        addr,
+        session: None,
+        protocol: None,
+    };
+    let host = client.host();
+    let init = initialize_message(1).to_string();
+    for origin in [
+        "http://evil.example",
+        "null",
+        "http://localhost.evil.example:80",
+    ] {
+        let response = client.send_raw("POST", &host, &[("Origin", origin)], init.as_bytes());
+        assert_eq!(response.status, 403, "Origin {origin}");
+    }
+    let local = client.send_raw(
+        "POST",
+        &host,
+        &[("Origin", "http://localhost:6274")],
+        init.as_bytes(),
+    );
+    assert_eq!(local.status, 200, "a local Origin is fine");
+
+    let parse = client.send_raw("POST", &host, &[], b"{\"jsonrpc\": \"2.0\", \"id\": 1,");
+    assert_eq!(parse.status, 400);
+    let reply = json_body(parse);
+    assert_eq!(reply["error"]["code"], -32700, "{reply}");
+    assert_eq!(reply["id"], Value::Null, "{reply}");
+
+    let init = client.request(2, "initialize", initialize_message(2)["params"].clone());
+    assert!(init["result"].is_object(), "{init}");
+    client.notify("notifications/initialized", json!({}));
+    let bad_call = client.post(
+        &host,
+        &json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"arguments": {}}}),
+    );
+    assert_eq!(bad_call.status, 200);
+    let reply = jsonrpc_reply(bad_call, 3);
+    assert_eq!(reply["error"]["code"], -32602, "{reply}");
+    // The session is unharmed.
+    let ok = call_ok(
+        &mut client,
+        4,
+        "grepper",
+        json!({"Expression": "READ_ONCE"}),
+    );
+    assert!(ok.to_string().contains("kernel/fixture.c"), "{ok}");
+}
+
+/// Issue 13: idle sessions cost memory; their number is bounded (and they expire, see
+/// mcp::SESSION_IDLE). Closing one makes room for the next.
+#[test]
+fn http_bounds_the_number_of_sessions() {
+    let fx = fixture();
+    let (_child, addr, _stderr) = spawn_http(&fx);
+    let host = format!("127.0.0.1:{}", addr.port());
+    let mut sessions = Vec::new();
+    for id in 0..mcp::MAX_SESSIONS as u64 {
+        let mut client = HttpClient {
+            addr,
+            session: None,
+            protocol: None,
+        };
+        let init = client.request(id, "initialize", initialize_message(id)["params"].clone());
+        assert!(init["result"].is_object(), "{init}");
+        sessions.push(client);
+    }
+    let fresh = HttpClient {
+        addr,
+        session: None,
+        protocol: None,
+    };
+    let refused = fresh.post(&host, &initialize_message(1000));
+    assert_eq!(
+        refused.status,
+        503,
+        "session {} over the limit",
+        mcp::MAX_SESSIONS + 1
+    );
+    let reply = json_body(refused);
+    assert_eq!(reply["id"], 1000, "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("too many open sessions")),
+        "{reply}"
+    );
+
+    let closed = sessions.pop().expect("a session");
+    let deleted = closed.send("DELETE", &host, None);
+    assert!(
+        (200..300).contains(&deleted.status),
+        "DELETE: {}",
+        deleted.status
+    );
+    let mut fresh = fresh;
+    let init = fresh.request(
+        1001,
+        "initialize",
+        initialize_message(1001)["params"].clone(),
+    );
+    assert!(
+        init["result"].is_object(),
+        "room again after a DELETE: {init}"
     );
 }
