@@ -132,6 +132,16 @@ pub struct Worker {
     pub running: Vec<i64>,
 }
 
+from_row!(Worker, row => {
+    Ok(Worker {
+        name: row.try_get("name")?,
+        version: row.try_get("version")?,
+        first_seen_ms: row.try_get("first_seen_ms")?,
+        last_seen_ms: row.try_get("last_seen_ms")?,
+        running: Vec::new(),
+    })
+});
+
 /// A value bound to a `$N` placeholder of a query built at run time.
 enum Arg {
     Text(String),
@@ -462,24 +472,18 @@ impl Store {
              ORDER BY last_seen_ms DESC, name";
         let running_sql = "SELECT worker, id FROM jobs WHERE status = 'running' \
              AND worker IS NOT NULL ORDER BY started_ms, id";
-        let (rows, running): (Vec<(String, String, i64, i64)>, Vec<(String, i64)>) = on_pool!(self, pool => (
+        let (mut workers, running): (Vec<Worker>, Vec<(String, i64)>) = on_pool!(self, pool => (
             sqlx::query_as(workers_sql).fetch_all(pool).await?,
             sqlx::query_as(running_sql).fetch_all(pool).await?,
         ));
-        Ok(rows
-            .into_iter()
-            .map(|(name, version, first_seen_ms, last_seen_ms)| Worker {
-                running: running
-                    .iter()
-                    .filter(|(w, _)| *w == name)
-                    .map(|(_, id)| *id)
-                    .collect(),
-                name,
-                version,
-                first_seen_ms,
-                last_seen_ms,
-            })
-            .collect())
+        for worker in &mut workers {
+            worker.running = running
+                .iter()
+                .filter(|(name, _)| *name == worker.name)
+                .map(|(_, id)| *id)
+                .collect();
+        }
+        Ok(workers)
     }
 
     /// Stores span `seq` of `attempt` of job `id`, replacing an earlier version of it (a span is

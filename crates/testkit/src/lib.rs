@@ -4,6 +4,9 @@
 //! `scripts/fetch-kernel-source.sh` (and `racejudge`'s own cache dir), so a tree fetched once
 //! serves every test; [`kernel_tree_or_skip`] adds the visible skip message the tests print
 //! when it is absent. [`shared_dir`] is the read-only `../shared` next to the repository.
+//! [`postgres_url_or_skip`] is the PostgreSQL server the store's tests use. With
+//! `RACEJUDGE_REQUIRE_INPUTS=1` (CI) a missing input fails the test instead of skipping it
+//! ([`missing_input`]), so a broken setup cannot pass as a run of skips.
 //! Kept in one place because five test files had drifted copies of these rules.
 
 use std::path::{Path, PathBuf};
@@ -47,12 +50,48 @@ pub fn kernel_tree() -> Option<PathBuf> {
 pub fn kernel_tree_or_skip(test: &str) -> Option<PathBuf> {
     let tree = kernel_tree();
     if tree.is_none() {
-        eprintln!(
-            "SKIP {test}: no kernel tree at {} (run scripts/fetch-kernel-source.sh)",
-            kernel_tree_path().display()
+        missing_input(
+            test,
+            &format!(
+                "no kernel tree at {} (run scripts/fetch-kernel-source.sh)",
+                kernel_tree_path().display()
+            ),
         );
     }
     tree
+}
+
+/// The environment variable naming the PostgreSQL server for tests (a `postgres://` URL).
+pub const POSTGRES_URL_VAR: &str = "RACEJUDGE_TEST_POSTGRES";
+
+/// `$RACEJUDGE_TEST_POSTGRES` when set and not empty, else a [`missing_input`] for `test`.
+pub fn postgres_url_or_skip(test: &str) -> Option<String> {
+    let url = std::env::var(POSTGRES_URL_VAR)
+        .ok()
+        .filter(|v| !v.is_empty());
+    if url.is_none() {
+        missing_input(
+            test,
+            &format!(
+                "{POSTGRES_URL_VAR} is not set (start a server with scripts/test-postgres.sh)"
+            ),
+        );
+    }
+    url
+}
+
+/// Whether missing inputs fail tests (`RACEJUDGE_REQUIRE_INPUTS=1`) instead of skipping them.
+pub fn inputs_required() -> bool {
+    std::env::var("RACEJUDGE_REQUIRE_INPUTS").is_ok_and(|v| v == "1")
+}
+
+/// Reports that `test` lacks an input (`why`): a visible `SKIP` line, or a panic when
+/// [`inputs_required`]. The caller returns early after it.
+pub fn missing_input(test: &str, why: &str) {
+    if inputs_required() {
+        panic!("{test}: {why}, and RACEJUDGE_REQUIRE_INPUTS=1 forbids skipping");
+    }
+    eprintln!("SKIP {test}: {why}");
 }
 
 /// `../shared` next to the repository root, canonicalised, when present.
