@@ -256,6 +256,34 @@ mod tests {
         assert_eq!(postgres_migrator().iter().count(), MIGRATION_FILES.len());
     }
 
+    #[test]
+    fn architecture_names_the_deps_of_the_manifest() {
+        // ARCHITECTURE.md says "deps: none of ours": no workspace crate among [dependencies].
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let arch = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+        assert!(
+            arch.contains(
+                "### `crates/store` — persistence and the job queue (deps: none of ours)"
+            )
+        );
+        let manifest = std::fs::read_to_string(root.join("crates/store/Cargo.toml")).unwrap();
+        let deps = manifest
+            .split("[dependencies]")
+            .nth(1)
+            .and_then(|rest| rest.split("\n[").next())
+            .unwrap();
+        for entry in std::fs::read_dir(root.join("crates")).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            assert!(
+                !deps
+                    .lines()
+                    .any(|l| l.starts_with(&format!("{name}."))
+                        || l.starts_with(&format!("{name} "))),
+                "store depends on {name}, ARCHITECTURE.md says none of ours"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn other_urls_are_refused_without_echoing_them() {
         let err = Store::open("mysql://user:secret@host/db")

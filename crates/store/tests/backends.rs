@@ -38,7 +38,7 @@ impl TestDb {
     /// A database of its own for `test` on the test server, dropped and created anew, so tests
     /// run in parallel and a rerun starts clean.
     async fn postgres(test: &str) -> Option<TestDb> {
-        let server = testkit::postgres_url_or_skip(test)?;
+        let server = testkit::postgres_url_or_skip(&format!("postgres::{test}"))?;
         let name = format!("rj_{test}");
         let mut admin = sqlx::PgConnection::connect(&server)
             .await

@@ -88,10 +88,13 @@ pub fn inputs_required() -> bool {
 /// Reports that `test` lacks an input (`why`): a visible `SKIP` line, or a panic when
 /// [`inputs_required`]. The caller returns early after it.
 pub fn missing_input(test: &str, why: &str) {
+    use std::io::Write as _;
     if inputs_required() {
         panic!("{test}: {why}, and RACEJUDGE_REQUIRE_INPUTS=1 forbids skipping");
     }
-    eprintln!("SKIP {test}: {why}");
+    // Straight to the process's stderr: the test harness captures `eprintln!` of passing
+    // tests, which would hide the skip.
+    let _ = writeln!(std::io::stderr(), "SKIP {test}: {why}");
 }
 
 /// `../shared` next to the repository root, canonicalised, when present.
