@@ -433,8 +433,10 @@ impl Store {
         Ok(job)
     }
 
-    /// Queues again every job left running, keeping its attempt count. For the embedded server,
-    /// at start: its in-process workers died with the last process. Returns how many.
+    /// Queues again every job left running, keeping its attempt count (the next claim starts a
+    /// new attempt). For a server whose workers are all in-process, at start: they died with the
+    /// last process. Not for a database shared with other live servers or remote workers (it
+    /// would take their jobs away): use [`Store::requeue_stale`] there. Returns how many.
     pub async fn requeue_running(&self) -> Result<u64> {
         let sql = "UPDATE jobs SET status = 'queued', started_ms = NULL, worker = NULL \
              WHERE status = 'running'";

@@ -34,7 +34,7 @@ use sqlx::sqlite::{
 };
 
 pub use jobs::{Entry, Page, Worker};
-pub use stats::{Confusion, GroupStats, StatusCounts};
+pub use stats::{Confusion, GroupStats, ReviewedVerdict, StatusCounts};
 pub use types::*;
 pub use users::{IssuedToken, User, hash_token};
 
@@ -46,6 +46,11 @@ pub enum StoreError {
     BadUrl,
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("cannot create the database directory {path}: {source}")]
+    CreateDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("job {0} not found")]
@@ -186,6 +191,16 @@ impl Store {
     }
 
     async fn open_sqlite_with(options: SqliteConnectOptions) -> Result<Store> {
+        // A fresh data directory may not exist yet; the file is created inside it below.
+        if let Some(dir) = options.get_filename().parent()
+            && !dir.as_os_str().is_empty()
+            && options.get_filename() != Path::new(":memory:")
+        {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
         // WAL lets readers (the dashboard) run while a worker writes; NORMAL sync is durable
         // across a process crash, which is the failure the re-queue logic is for.
         let options = options

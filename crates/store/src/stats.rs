@@ -59,7 +59,43 @@ pub struct StatusCounts {
     pub unreviewed: i64,
 }
 
+/// One reviewed verdict, for the charts that bucket or plot them (accuracy by week, calibration
+/// of the stated confidence against correctness).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewedVerdict {
+    pub id: i64,
+    pub expert: String,
+    pub model: Option<String>,
+    pub benign: bool,
+    pub confidence: f64,
+    pub correct: bool,
+    pub finished_ms: i64,
+}
+
 impl Store {
+    /// Every reviewed verdict (newest review state, `unreviewed` excluded), oldest job first.
+    pub async fn reviewed_verdicts(&self) -> Result<Vec<ReviewedVerdict>> {
+        let sql = "SELECT id, expert, model, benign, confidence, review, finished_ms FROM jobs \
+             WHERE status = 'done' AND review <> 'unreviewed' AND benign IS NOT NULL \
+             AND confidence IS NOT NULL AND finished_ms IS NOT NULL ORDER BY id";
+        type Row = (i64, String, Option<String>, bool, f64, String, i64);
+        let rows: Vec<Row> = on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await?);
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, expert, model, benign, confidence, review, finished_ms)| ReviewedVerdict {
+                    id,
+                    expert,
+                    model,
+                    benign,
+                    confidence,
+                    correct: review == Decision::Correct.as_str(),
+                    finished_ms,
+                },
+            )
+            .collect())
+    }
+
     /// Reviewed verdicts per (expert, model), sorted by expert then model.
     pub async fn review_stats(&self) -> Result<Vec<GroupStats>> {
         let sql = "SELECT expert, model, benign, review, COUNT(*) FROM jobs \

@@ -185,6 +185,13 @@ async fn migrations_make_a_usable_empty_store(mut db: TestDb) {
     if let Some(dir) = &db.dir {
         // WAL mode: the write-ahead log sits beside the database file.
         assert!(dir.path().join("store.db-wal").exists());
+        // A data directory that does not exist yet is created.
+        let nested = dir.path().join("data/dir/store.db");
+        let store = Store::open(&format!("sqlite:{}", nested.display()))
+            .await
+            .unwrap();
+        store.close().await;
+        assert!(nested.is_file());
     }
 }
 
