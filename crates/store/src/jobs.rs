@@ -7,7 +7,7 @@ use sqlx::AssertSqlSafe;
 
 use crate::{
     Backend, ERROR_PREVIEW_CHARS, Job, JobFilter, JobSummary, Kernel, NewJob, Outcome, Result,
-    Store, StoreError, Verdict, from_row, now_ms, on_pool,
+    Store, StoreError, Verdict, check_text, decode_err, from_row, now_ms, on_pool,
 };
 
 /// Errors longer than this are cut (the reference keeps 1 MiB too): a runaway log must not make
@@ -26,10 +26,6 @@ const JOB_COLUMNS: &str = "id, workflow, title, report, kernel_dir, kernel_repo,
 const SUMMARY_COLUMNS: &str = "id, workflow, title, expert, model, status, created_ms, started_ms, \
     finished_ms, worker, revision, attempt, SUBSTR(error, 1, {preview}) AS error_preview, benign, \
     confidence, review";
-
-fn decode_err(e: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
-    sqlx::Error::Decode(Box::new(e))
-}
 
 from_row!(Job, row => {
     let kernel = match (
@@ -202,6 +198,52 @@ fn filter_sql(filter: &JobFilter, before: Option<i64>) -> (String, Vec<Arg>) {
     }
 }
 
+fn check_filter(filter: &JobFilter) -> Result<()> {
+    [&filter.expert, &filter.model, &filter.title]
+        .into_iter()
+        .flatten()
+        .try_for_each(|value| check_text("filter", value))
+}
+
+/// Refuses a job the store could not keep the same on both backends, or that no worker could
+/// run: an empty workflow or expert, a half-given git kernel, NUL characters.
+fn validate_new_job(job: &NewJob) -> Result<()> {
+    for (field, value) in [("workflow", &job.workflow), ("expert", &job.expert)] {
+        if value.trim().is_empty() {
+            return Err(StoreError::Invalid(format!("a job needs a {field}")));
+        }
+    }
+    if let Kernel::Git { repo, commit } = &job.kernel
+        && (repo.trim().is_empty() || commit.trim().is_empty())
+    {
+        return Err(StoreError::Invalid(
+            "a git kernel needs both a repository and a commit".into(),
+        ));
+    }
+    let kernel: Vec<(&str, &String)> = match &job.kernel {
+        Kernel::Default => vec![],
+        Kernel::Dir(dir) => vec![("kernel directory", dir)],
+        Kernel::Git { repo, commit } => {
+            vec![("kernel repository", repo), ("kernel commit", commit)]
+        }
+    };
+    let optional = [("config", &job.config), ("model", &job.model)];
+    [
+        ("workflow", &job.workflow),
+        ("title", &job.title),
+        ("report", &job.report),
+        ("expert", &job.expert),
+    ]
+    .into_iter()
+    .chain(kernel)
+    .chain(
+        optional
+            .into_iter()
+            .filter_map(|(f, v)| v.as_ref().map(|v| (f, v))),
+    )
+    .try_for_each(|(field, value)| check_text(field, value))
+}
+
 /// Makes `%`, `_` and `\` match themselves in a `LIKE … ESCAPE '\'` pattern.
 fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -229,6 +271,7 @@ fn cap_error(error: &str) -> String {
 impl Store {
     /// Queues a new job and returns its id.
     pub async fn create_job(&self, job: &NewJob) -> Result<i64> {
+        validate_new_job(job)?;
         let (dir, repo, commit) = match &job.kernel {
             Kernel::Default => (None, None, None),
             Kernel::Dir(dir) => (Some(dir.clone()), None, None),
@@ -272,6 +315,7 @@ impl Store {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Page> {
+        check_filter(filter)?;
         let (cond, args) = filter_sql(filter, before);
         let columns = SUMMARY_COLUMNS.replace("{preview}", &ERROR_PREVIEW_CHARS.to_string());
         let sql = AssertSqlSafe(format!(
@@ -289,6 +333,7 @@ impl Store {
 
     /// How many jobs match `filter`.
     pub async fn count_jobs(&self, filter: &JobFilter) -> Result<i64> {
+        check_filter(filter)?;
         let (cond, args) = filter_sql(filter, None);
         let sql = AssertSqlSafe(format!("SELECT COUNT(*) FROM jobs {cond}"));
         let n = on_pool!(self, pool => {
@@ -348,14 +393,15 @@ impl Store {
         self.expect_running(n, id, attempt).await
     }
 
-    /// Marks `attempt` of job `id` failed with `error` (cut to 1 MiB).
+    /// Marks `attempt` of job `id` failed with `error` (cut to 1 MiB; a NUL character, which
+    /// PostgreSQL cannot store, becomes U+FFFD: the worker could not do better).
     pub async fn fail(&self, id: i64, attempt: i64, error: &str) -> Result<()> {
         let sql = "UPDATE jobs SET status = 'failed', finished_ms = $1, error = $2 \
              WHERE id = $3 AND attempt = $4 AND status = 'running'";
         let n = on_pool!(self, pool => {
             sqlx::query(sql)
                 .bind(now_ms())
-                .bind(cap_error(error))
+                .bind(cap_error(&error.replace('\0', "\u{FFFD}")))
                 .bind(id)
                 .bind(attempt)
                 .execute(pool)
@@ -458,6 +504,11 @@ impl Store {
 
     /// Records that `worker` (running `version`) is alive now.
     pub async fn heartbeat(&self, worker: &str, version: &str) -> Result<()> {
+        if worker.trim().is_empty() {
+            return Err(StoreError::Invalid("a worker needs a name".into()));
+        }
+        check_text("worker name", worker)?;
+        check_text("worker version", version)?;
         let sql = "INSERT INTO workers (name, version, first_seen_ms, last_seen_ms) \
              VALUES ($1, $2, $3, $3) \
              ON CONFLICT (name) DO UPDATE SET version = excluded.version, \

@@ -55,6 +55,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("job {0} not found")]
     NoSuchJob(i64),
+    #[error("user {0} not found")]
+    NoSuchUser(i64),
     /// The job exists but its status does not allow the action (say, cancelling a finished job).
     #[error("job {id} is {status}: cannot {action}")]
     WrongState {
@@ -239,6 +241,22 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A row value this code cannot read, as the driver's decode error.
+pub(crate) fn decode_err(e: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
+    sqlx::Error::Decode(Box::new(e))
+}
+
+/// Refuses text PostgreSQL cannot store (a NUL character), so both backends accept the same
+/// values: SQLite would keep it, PostgreSQL fails with an encoding error.
+pub(crate) fn check_text(field: &str, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        return Err(StoreError::Invalid(format!(
+            "{field} contains a NUL character"
+        )));
+    }
+    Ok(())
 }
 
 /// Maps a unique-constraint violation to [`StoreError::Conflict`] naming `what`.

@@ -1,12 +1,9 @@
 //! The review journal: who said a verdict was correct or not, when, why and from where.
 
 use crate::{
-    Decision, NewReview, Result, Review, Status, Store, StoreError, from_row, now_ms, on_pool,
+    Decision, NewReview, Result, Review, Status, Store, StoreError, check_text, decode_err,
+    from_row, now_ms, on_pool,
 };
-
-fn decode_err(e: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
-    sqlx::Error::Decode(Box::new(e))
-}
 
 from_row!(Review, row => {
     Ok(Review {
@@ -29,6 +26,9 @@ impl Store {
         if review.reviewer.trim().is_empty() {
             return Err(StoreError::Invalid("a review needs a reviewer".into()));
         }
+        check_text("reviewer", &review.reviewer)?;
+        check_text("reason", &review.reason)?;
+        check_text("source", &review.source)?;
         // The journal row and the job's state change together; the INSERT comes first and
         // writes, so a SQLite transaction holds the write lock from its first statement.
         let insert = "INSERT INTO reviews (job_id, at_ms, reviewer, decision, reason, source) \

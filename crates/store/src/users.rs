@@ -6,7 +6,7 @@ use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::{Result, Role, Store, StoreError, conflict, from_row, now_ms, on_pool};
+use crate::{Result, Role, Store, StoreError, check_text, conflict, from_row, now_ms, on_pool};
 
 /// An account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,8 +62,9 @@ impl Store {
         if name.trim().is_empty() {
             return Err(StoreError::Invalid("a user needs a name".into()));
         }
+        check_text("user name", name)?;
         if let Some(hash) = password_hash
-            && !hash.starts_with('$')
+            && (!hash.starts_with('$') || hash.contains('\0'))
         {
             return Err(StoreError::Invalid(
                 "password_hash must be a PHC hash string, not a password".into(),
@@ -86,6 +87,7 @@ impl Store {
 
     /// The account called `name`.
     pub async fn user_by_name(&self, name: &str) -> Result<Option<User>> {
+        check_text("user name", name)?;
         let sql = "SELECT id, name, role, password_hash, created_ms FROM users WHERE name = $1";
         let user =
             on_pool!(self, pool => sqlx::query_as(sql).bind(name).fetch_optional(pool).await?);
@@ -95,6 +97,7 @@ impl Store {
     /// Creates a new API token for `user_id`, labelled `label` (what it is for). Only its hash
     /// is stored.
     pub async fn issue_token(&self, user_id: i64, label: &str) -> Result<IssuedToken> {
+        check_text("token label", label)?;
         let mut secret = [0u8; 32];
         // ThreadRng is a CSPRNG seeded from the operating system.
         rand::rng().fill(&mut secret);
@@ -110,7 +113,13 @@ impl Store {
                 .bind(hash_token(&token))
                 .bind(now_ms())
                 .fetch_one(pool)
-                .await?
+                .await
+                .map_err(|e| match &e {
+                    sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                        StoreError::NoSuchUser(user_id)
+                    }
+                    _ => StoreError::Db(e),
+                })?
         });
         Ok(IssuedToken { id, token })
     }

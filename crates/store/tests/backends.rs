@@ -118,6 +118,7 @@ both_backends!(
     workers_and_stale_requeue,
     users_and_token_hashes,
     stats_count_reviewed_verdicts,
+    bad_input_is_refused_alike,
 );
 
 fn now_ms() -> i64 {
@@ -888,4 +889,70 @@ fn database_names_replace_the_url_path() {
         with_database("postgres://u@h/base", "x"),
         "postgres://u@h/x"
     );
+}
+
+async fn bad_input_is_refused_alike(db: TestDb) {
+    let s = &db.store;
+    let invalid = |r: Result<i64, StoreError>| matches!(r, Err(StoreError::Invalid(_)));
+    // PostgreSQL cannot store a NUL character; SQLite could, but the store answers the same on both.
+    let nul = NewJob {
+        report: "BUG: KCSAN\0garbage from the console".into(),
+        ..new_job("t")
+    };
+    assert!(invalid(s.create_job(&nul).await));
+    let half_git = NewJob {
+        kernel: Kernel::Git {
+            repo: "https://git.example.org/linux.git".into(),
+            commit: " ".into(),
+        },
+        ..new_job("t")
+    };
+    assert!(invalid(s.create_job(&half_git).await));
+    assert!(invalid(
+        s.create_job(&NewJob {
+            expert: "".into(),
+            ..new_job("t")
+        })
+        .await
+    ));
+    let nul_search = JobFilter {
+        title: Some("a\0b".into()),
+        ..Default::default()
+    };
+    assert!(invalid(s.count_jobs(&nul_search).await));
+    assert!(matches!(
+        s.list_jobs(&nul_search, None, 10).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.claim(" ", "v").await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(
+        s.count_jobs(&JobFilter::default()).await.unwrap(),
+        0,
+        "nothing was stored"
+    );
+
+    // A worker's error text is kept, its NUL replaced: the worker could not do better.
+    let id = s.create_job(&new_job("t")).await.unwrap();
+    let job = s.claim("w", "v").await.unwrap().unwrap();
+    s.fail(id, job.attempt, "died at\0here").await.unwrap();
+    assert_eq!(
+        s.job(id).await.unwrap().error.as_deref(),
+        Some("died at\u{FFFD}here")
+    );
+
+    let done = s.create_job(&new_job("t")).await.unwrap();
+    run_one(s, true).await;
+    assert!(matches!(
+        s.review(done, &review(Decision::Correct, "x\0y")).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(s.reviews(done).await.unwrap().is_empty());
+    assert!(matches!(
+        s.issue_token(12345, "nobody").await,
+        Err(StoreError::NoSuchUser(12345))
+    ));
+    assert!(invalid(s.add_user("", Role::Admin, None).await));
 }
