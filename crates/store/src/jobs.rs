@@ -17,10 +17,11 @@ const MAX_ERROR_BYTES: usize = 1 << 20;
 /// Who the service writes journal entries as, when no person decided.
 pub(crate) const SYSTEM_REVIEWER: &str = "racejudge";
 
-/// The columns [`Job`] is read from, in any order.
-const JOB_COLUMNS: &str = "id, workflow, title, report, kernel_dir, kernel_repo, kernel_commit, \
-    config, expert, model, status, created_ms, started_ms, finished_ms, worker, revision, attempt, \
-    error, benign, confidence, results, review";
+/// How a [`Job`] is read: its row and its texts.
+const JOB_SELECT: &str = "SELECT id, workflow, title, kernel_dir, kernel_repo, kernel_commit, \
+    expert, model, status, created_ms, started_ms, finished_ms, worker, revision, attempt, error, \
+    benign, confidence, review, report, config, results \
+    FROM jobs JOIN job_texts ON job_texts.job_id = jobs.id";
 
 /// The columns [`JobSummary`] is read from (`{preview}` is [`ERROR_PREVIEW_CHARS`]).
 const SUMMARY_COLUMNS: &str = "id, workflow, title, expert, model, status, created_ms, started_ms, \
@@ -277,30 +278,39 @@ impl Store {
             Kernel::Dir(dir) => (Some(dir.clone()), None, None),
             Kernel::Git { repo, commit } => (None, Some(repo.clone()), Some(commit.clone())),
         };
-        let sql = "INSERT INTO jobs (workflow, title, report, kernel_dir, kernel_repo, kernel_commit, \
-             config, expert, model, status, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', $10) RETURNING id";
+        let row = "INSERT INTO jobs (workflow, title, kernel_dir, kernel_repo, kernel_commit, \
+             expert, model, status, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8) RETURNING id";
+        let texts = "INSERT INTO job_texts (job_id, report, config) VALUES ($1, $2, $3)";
+        // One transaction, so a worker never claims a job whose texts are not there yet.
         let id = on_pool!(self, pool => {
-            sqlx::query_scalar(sql)
+            let mut tx = pool.begin().await?;
+            let id: i64 = sqlx::query_scalar(row)
                 .bind(&job.workflow)
                 .bind(&job.title)
-                .bind(&job.report)
                 .bind(dir)
                 .bind(repo)
                 .bind(commit)
-                .bind(&job.config)
                 .bind(&job.expert)
                 .bind(&job.model)
                 .bind(now_ms())
-                .fetch_one(pool)
-                .await?
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query(texts)
+                .bind(id)
+                .bind(&job.report)
+                .bind(&job.config)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            id
         });
         Ok(id)
     }
 
     /// The job `id`, or [`StoreError::NoSuchJob`].
     pub async fn job(&self, id: i64) -> Result<Job> {
-        let sql = AssertSqlSafe(format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"));
+        let sql = AssertSqlSafe(format!("{JOB_SELECT} WHERE id = $1"));
         let job = on_pool!(self, pool => {
             sqlx::query_as(sql).bind(id).fetch_optional(pool).await?
         });
@@ -344,6 +354,7 @@ impl Store {
 
     /// Hands the oldest queued job to `worker` (running `version`), or `None` when the queue is
     /// empty. Atomic: two workers never get the same job. Also records the worker as alive.
+    /// (The job is read back after the claim; a cancel in between shows in its status.)
     pub async fn claim(&self, worker: &str, version: &str) -> Result<Option<Job>> {
         self.heartbeat(worker, version).await?;
         // One statement: the subquery picks the job and the UPDATE takes it. SQLite runs a
@@ -355,40 +366,49 @@ impl Store {
         };
         let sql = AssertSqlSafe(format!(
             "UPDATE jobs SET status = 'running', started_ms = $1, finished_ms = NULL, worker = $2, \
-             revision = $3, attempt = attempt + 1, error = NULL, benign = NULL, confidence = NULL, \
-             results = NULL \
+             revision = $3, attempt = attempt + 1, error = NULL, benign = NULL, confidence = NULL \
              WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1 {lock}) \
              AND status = 'queued' \
-             RETURNING {JOB_COLUMNS}"
+             RETURNING id"
         ));
-        let job = on_pool!(self, pool => {
-            sqlx::query_as(sql)
+        let id: Option<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar(sql)
                 .bind(now_ms())
                 .bind(worker)
                 .bind(version)
                 .fetch_optional(pool)
                 .await?
         });
-        Ok(job)
+        match id {
+            Some(id) => Ok(Some(self.job(id).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Records the verdict of `attempt` of job `id` and marks it done. Fails with
     /// [`StoreError::Stale`] when that attempt is no longer running (cancelled, re-queued).
     pub async fn finish(&self, id: i64, attempt: i64, outcome: &Outcome) -> Result<()> {
-        let sql = "UPDATE jobs SET status = 'done', finished_ms = $1, benign = $2, confidence = $3, \
-             results = $4 WHERE id = $5 AND attempt = $6 AND status = 'running'";
+        let row = "UPDATE jobs SET status = 'done', finished_ms = $1, benign = $2, confidence = $3 \
+             WHERE id = $4 AND attempt = $5 AND status = 'running'";
+        let texts = "UPDATE job_texts SET results = $2 WHERE job_id = $1";
         let results = outcome.results.to_string();
+        // The guarded UPDATE writes first, so a SQLite transaction holds the write lock from it.
         let n = on_pool!(self, pool => {
-            sqlx::query(sql)
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(row)
                 .bind(now_ms())
                 .bind(outcome.benign)
                 .bind(outcome.confidence)
-                .bind(results)
                 .bind(id)
                 .bind(attempt)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?
-                .rows_affected()
+                .rows_affected();
+            if n > 0 {
+                sqlx::query(texts).bind(id).bind(results).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            n
         });
         self.expect_running(n, id, attempt).await
     }
@@ -453,8 +473,9 @@ impl Store {
         let requeue = AssertSqlSafe(format!(
             "UPDATE jobs SET status = 'queued', started_ms = NULL, finished_ms = NULL, \
              worker = NULL, revision = NULL, error = NULL, benign = NULL, confidence = NULL, \
-             results = NULL, review = 'unreviewed' WHERE id = $1 AND {FINISHED}"
+             review = 'unreviewed' WHERE id = $1 AND {FINISHED}"
         ));
+        let texts = "UPDATE job_texts SET results = NULL WHERE job_id = $1";
         // Both statements write, so the SQLite transaction holds the write lock from the first.
         let n = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -465,6 +486,9 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             let n = sqlx::query(requeue).bind(id).execute(&mut *tx).await?.rows_affected();
+            if n > 0 {
+                sqlx::query(texts).bind(id).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             n
         });
