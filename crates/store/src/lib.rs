@@ -166,8 +166,9 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 impl Store {
     /// Opens (creating if needed) the store at `url` and brings its schema up to date.
     ///
-    /// `sqlite:PATH` (or `sqlite://PATH`) is a SQLite file, created when missing;
-    /// `postgres://…` (or `postgresql://…`) is a PostgreSQL database that must exist.
+    /// `sqlite:PATH` (or `sqlite://PATH`) is a SQLite file, created with its directory when
+    /// missing (`sqlite::memory:` is a throwaway in-memory one); `postgres://…` (or
+    /// `postgresql://…`) is a PostgreSQL database that must exist.
     pub async fn open(url: &str) -> Result<Store> {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?;
@@ -314,6 +315,28 @@ mod tests {
                         || l.starts_with(&format!("{name} "))),
                 "store depends on {name}, ARCHITECTURE.md says none of ours"
             );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_sqlite_store_works_for_quick_runs() {
+        // Every pooled connection must see the same database, or a job created on one
+        // connection would be missing on the next.
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        for _ in 0..20 {
+            let id = store
+                .create_job(&NewJob {
+                    workflow: WORKFLOW_KCSAN.into(),
+                    title: "t".into(),
+                    report: "r".into(),
+                    kernel: Kernel::Default,
+                    config: None,
+                    expert: "static".into(),
+                    model: None,
+                })
+                .await
+                .unwrap();
+            assert_eq!(store.job(id).await.unwrap().input.report, "r");
         }
     }
 
