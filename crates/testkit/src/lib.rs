@@ -4,6 +4,7 @@
 //! `scripts/fetch-kernel-source.sh` (and `racejudge`'s own cache dir), so a tree fetched once
 //! serves every test; [`kernel_tree_or_skip`] adds the visible skip message the tests print
 //! when it is absent. [`shared_dir`] is the read-only `../shared` next to the repository.
+//! [`postgres_url_or_skip`] is the PostgreSQL server the store's tests use.
 //! Kept in one place because five test files had drifted copies of these rules.
 //!
 //! A test whose outside input is missing calls [`missing`]: with `RACEJUDGE_REQUIRE_INPUTS=1`
@@ -86,6 +87,21 @@ pub fn kernel_tree_or_skip(test: &str) -> Option<PathBuf> {
             "no kernel tree at {} (run scripts/fetch-kernel-source.sh)",
             kernel_tree_path().display()
         ),
+    )
+}
+
+/// The environment variable naming the PostgreSQL server for tests (a `postgres://` URL).
+pub const POSTGRES_URL_VAR: &str = "RACEJUDGE_TEST_POSTGRES";
+
+/// `$RACEJUDGE_TEST_POSTGRES` when set and not empty, else [`missing`] for `test`.
+pub fn postgres_url_or_skip(test: &str) -> Option<String> {
+    let url = std::env::var(POSTGRES_URL_VAR)
+        .ok()
+        .filter(|v| !v.is_empty());
+    require(
+        url,
+        test,
+        &format!("{POSTGRES_URL_VAR} is not set (start a server with scripts/test-postgres.sh)"),
     )
 }
 
