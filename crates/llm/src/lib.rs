@@ -43,6 +43,7 @@ pub use config::{
     ConfigFile, Provider, ProviderConfig, RetryPolicy, Secret, detect_from_env, detect_with,
 };
 pub use redact::redact_known_secrets;
+pub use transport::MAX_RESPONSE_BYTES;
 pub use types::*;
 pub use window::{DEFAULT_CONTEXT_WINDOW, context_window_for};
 
@@ -52,6 +53,17 @@ pub fn connect(config: ProviderConfig) -> Result<Arc<dyn ChatModel>, LlmError> {
     config.validate()?;
     if let Some(key) = &config.api_key {
         redact::register_secret(key.expose());
+    }
+    if let Some(model) = config.models.first()
+        && config.context_window.is_none()
+        && !window::is_known(model)
+    {
+        tracing::warn!(
+            provider = %config.provider,
+            model = %model,
+            assumed = DEFAULT_CONTEXT_WINDOW,
+            "context window of this model is unknown; set it with --context-window (or \"context_window\" in the config file)"
+        );
     }
     let model: Arc<dyn ChatModel> = match config.provider {
         Provider::Gemini => Arc::new(transport::Adapter::new(

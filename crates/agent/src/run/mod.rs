@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use llm::{ChatModel, ChatRequest, ChatResponse, LlmError, Message, Part, Role, ToolDecl, Usage};
 
 use crate::cache::is_cache_hit;
-use crate::definition::{Agent, AgentOutcome, Disagreement, RunContext};
+use crate::definition::{Agent, AgentOutcome, Disagreement, RunContext, SET_RESULTS};
 use crate::error::AgentError;
 use crate::span::{Span, SpanKind};
 use crate::transcript::{Corrective, TranscriptEvent};
@@ -109,6 +109,8 @@ pub(crate) struct Run<'a> {
     /// Tool names of the previous request, to record tool-set changes (answer-now).
     last_tools: Vec<String>,
     disagreement: Option<Disagreement>,
+    /// Whether requests name set-results as the tool to call (until it has been called).
+    force_results: bool,
 }
 
 impl<'a> Run<'a> {
@@ -145,6 +147,7 @@ impl<'a> Run<'a> {
             correctives: HashSet::new(),
             last_tools: Vec::new(),
             disagreement: None,
+            force_results: false,
         }
     }
 
@@ -159,6 +162,7 @@ impl<'a> Run<'a> {
                         MSG_ANSWER_NOW_NO_OUTPUTS
                     };
                     self.correct(Corrective::AnswerNow, msg.to_string());
+                    self.force_results = self.agent.outputs.is_some();
                 } else if self.answer_now_turns >= ANSWER_NOW_TURNS {
                     return Err(AgentError::MaxIterations {
                         agent: self.agent.name.clone(),
@@ -213,6 +217,7 @@ impl<'a> Run<'a> {
                 });
             }
             self.correct(Corrective::MissingResults, MSG_MISSING_RESULTS.to_string());
+            self.force_results = true;
             return Ok(Verdict::Continue);
         }
         if self.agent.needs_reply && text.trim().is_empty() {
@@ -288,6 +293,12 @@ impl<'a> Run<'a> {
     }
 
     fn request(&self, tools: &[ToolDecl]) -> ChatRequest {
+        // Once the model has ended without its results (or is out of turns), asking nicely is
+        // not enough for small models: name set-results as the tool it must call.
+        let force_tool = (self.force_results
+            && self.outputs.is_none()
+            && tools.iter().any(|t| t.name == SET_RESULTS))
+        .then(|| SET_RESULTS.to_string());
         ChatRequest {
             system: self.system.clone(),
             messages: self.history.clone(),
@@ -295,6 +306,7 @@ impl<'a> Run<'a> {
             temperature: self.agent.temperature,
             thinking: self.agent.thinking,
             max_output_tokens: None,
+            force_tool,
         }
     }
 
