@@ -422,6 +422,12 @@ async fn max_iterations_leads_to_one_answer_now_phase_with_set_results() {
         vec!["set-results"]
     );
     assert!(last_text(&model, 2).contains("limit on tool-calling turns"));
+    let forced: Vec<Option<String>> = reqs.iter().map(|r| r.force_tool.clone()).collect();
+    assert_eq!(
+        forced,
+        [None, None, Some("set-results".to_string()), None],
+        "answer-now forces set-results until it is called"
+    );
     let results = last_results(&model, 3);
     assert!(results[0].2 && results[0].1["error"].as_str().unwrap().contains("disabled"));
     assert!(!results[1].2);
@@ -464,6 +470,9 @@ async fn missing_set_results_gets_one_reminder() {
     assert_eq!(outcome.reply, "Final: benign");
     assert!(last_text(&model, 1).contains("did not call the set-results tool"));
     assert_eq!(correctives(&sink), vec![Corrective::MissingResults]);
+    // The reminder turn names set-results as the tool to call; once called, the choice is free.
+    let forced: Vec<Option<String>> = model.requests().into_iter().map(|r| r.force_tool).collect();
+    assert_eq!(forced, [None, Some("set-results".to_string()), None]);
 
     let (tb, _, _) = toolbox();
     let model = ScriptedModel::new(vec![text("benign"), text("still benign")]);
