@@ -131,6 +131,25 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Default bound on one model turn, retries included: a server that accepts and never answers
+/// costs at most this, not `timeout` × `max_attempts` plus backoff (80+ minutes).
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30 * 60);
+
+/// Command-line (or embedding) settings laid over a [`ProviderConfig`] from the environment or
+/// a config file; `None` keeps what the config says.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// A comma-separated model chain.
+    pub model: Option<String>,
+    pub context_window: Option<u64>,
+    pub max_output_tokens: Option<u32>,
+    /// Per HTTP attempt.
+    pub timeout: Option<Duration>,
+    pub attempts: Option<u32>,
+    /// One model turn, all attempts and backoff included.
+    pub deadline: Option<Duration>,
+}
+
 /// How hard an adapter tries before giving up on one model of the chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -209,7 +228,7 @@ impl ProviderConfig {
             retry: RetryPolicy::default(),
             context_window: None,
             max_output_tokens: None,
-            deadline: None,
+            deadline: Some(DEFAULT_DEADLINE),
         }
     }
 
@@ -293,6 +312,29 @@ impl ProviderConfig {
         cfg.max_output_tokens = file.max_output_tokens;
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// Applies `o` and validates the result.
+    pub fn apply(&mut self, o: &Overrides) -> Result<(), LlmError> {
+        if let Some(model) = &o.model {
+            self.models = split_models(model);
+        }
+        if let Some(w) = o.context_window {
+            self.context_window = Some(w);
+        }
+        if let Some(n) = o.max_output_tokens {
+            self.max_output_tokens = Some(n);
+        }
+        if let Some(t) = o.timeout {
+            self.timeout = t;
+        }
+        if let Some(n) = o.attempts {
+            self.retry.max_attempts = n;
+        }
+        if let Some(d) = o.deadline {
+            self.deadline = Some(d);
+        }
+        self.validate()
     }
 
     /// Checks what can be checked without the network.

@@ -40,7 +40,8 @@ use std::sync::Arc;
 
 pub use args::{MALFORMED_ARGS_KEY, malformed_args, malformed_raw};
 pub use config::{
-    ConfigFile, Provider, ProviderConfig, RetryPolicy, Secret, detect_from_env, detect_with,
+    ConfigFile, DEFAULT_DEADLINE, Overrides, Provider, ProviderConfig, RetryPolicy, Secret,
+    detect_from_env, detect_with,
 };
 pub use redact::redact_known_secrets;
 pub use transport::MAX_RESPONSE_BYTES;

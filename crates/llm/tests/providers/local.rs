@@ -325,3 +325,33 @@ fn config_file_carries_limits_and_timeouts() {
         llm::ProviderConfig::from_json(r#"{"provider": "openai", "timeout_s": -1}"#, |_| None);
     assert!(matches!(bad, Err(LlmError::Config(m)) if m.contains("timeout_s")));
 }
+
+#[test]
+fn overrides_replace_what_the_config_says() {
+    let mut cfg = llm::ProviderConfig::from_json(
+        r#"{"provider": "openai", "model": "a", "timeout_s": 30, "max_attempts": 2}"#,
+        |_| None,
+    )
+    .unwrap();
+    assert_eq!(cfg.deadline, Some(llm::DEFAULT_DEADLINE));
+    cfg.apply(&llm::Overrides {
+        model: Some("b,c".into()),
+        context_window: Some(4096),
+        max_output_tokens: Some(128),
+        timeout: Some(Duration::from_secs(5)),
+        attempts: Some(1),
+        deadline: Some(Duration::from_secs(20)),
+    })
+    .unwrap();
+    assert_eq!(cfg.models, ["b", "c"]);
+    assert_eq!(cfg.context_window(), 4096);
+    assert_eq!(cfg.max_output_tokens, Some(128));
+    assert_eq!(cfg.timeout, Duration::from_secs(5));
+    assert_eq!(cfg.retry.max_attempts, 1);
+    assert_eq!(cfg.deadline, Some(Duration::from_secs(20)));
+    let zero = cfg.apply(&llm::Overrides {
+        attempts: Some(0),
+        ..Default::default()
+    });
+    assert!(matches!(zero, Err(LlmError::Config(_))));
+}
