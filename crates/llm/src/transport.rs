@@ -6,13 +6,20 @@
 //! fallback and redaction behave identically for Gemini, OpenAI-compatible servers and Anthropic.
 //!
 //! Policy, in one place:
-//! - [`Verdict::Retry`] (429, 5xx, timeouts, connection errors, malformed function calls) sleeps
-//!   the server-requested delay (capped) or an exponential backoff with full jitter, then tries the
-//!   same model again, up to [`RetryPolicy::max_attempts`](crate::RetryPolicy) attempts;
-//! - [`Verdict::NextModel`] (daily quota, unknown model) and exhausted retries move to the next
-//!   model of the chain;
-//! - [`Verdict::Fail`] (input too long, auth errors, bad requests) returns at once, except that
-//!   an output truncated while thinking retries with the next lower [`ThinkingLevel`].
+//! - [`Verdict::Retry`] (transient only: 408, 425, 429, 500 unless it describes the request,
+//!   502, 503, 504, 529, timeouts, connection errors, malformed function calls) sleeps the
+//!   server-requested delay (capped) or an exponential backoff with full jitter, then tries the
+//!   same model again, up to [`RetryPolicy::max_attempts`](crate::RetryPolicy) attempts and
+//!   within the turn's deadline ([`ProviderConfig::deadline`]);
+//! - [`Verdict::NextModel`] (daily quota) / [`Verdict::UnknownModel`] (the server lists what it
+//!   has) and exhausted retries move to the next model of the chain;
+//! - [`Verdict::Fail`] (input too long, recognised from the message whatever the status; auth
+//!   errors; bad requests; other 4xx/5xx; bodies that do not parse or exceed
+//!   [`MAX_RESPONSE_BYTES`]) returns at once, except that an output truncated while thinking
+//!   retries with the next lower [`ThinkingLevel`].
+//!
+//! What is kept of an answer is bounded: bodies are read up to [`MAX_RESPONSE_BYTES`], non-JSON
+//! text and failed answers are recorded clipped to [`RECORD_CLIP`] bytes, error messages to 2000.
 //!
 //! A turn that fails still hands back its exchanges ([`ChatFailure`]) so the transcript can show
 //! every attempt of a failed turn.
@@ -152,7 +159,9 @@ impl<W: Wire> Adapter<W> {
                     url: self.redactor.text(&url),
                     request_body: self.redactor.value(&body),
                     status,
-                    response_body: response_body.as_ref().map(|b| self.redactor.value(b)),
+                    response_body: response_body
+                        .as_ref()
+                        .map(|b| self.redactor.value(&clip_failed(b, &verdict))),
                     outcome: String::new(),
                     duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
                 };
@@ -731,6 +740,20 @@ pub(crate) fn clip(text: &str, max: usize) -> String {
         &text[..end],
         text.len() - end
     )
+}
+
+/// A body as recorded: whole when it is a model turn, clipped to [`RECORD_CLIP`] (as text)
+/// when it failed, since a failed answer can be megabytes of anything and is recorded once per
+/// attempt.
+fn clip_failed<'b>(body: &'b Value, verdict: &Verdict) -> Cow<'b, Value> {
+    if matches!(verdict, Verdict::Done(_)) {
+        return Cow::Borrowed(body);
+    }
+    let text = body.to_string();
+    if text.len() <= RECORD_CLIP {
+        return Cow::Borrowed(body);
+    }
+    Cow::Owned(Value::String(clip(&text, RECORD_CLIP)))
 }
 
 /// A short list of model ids for a message (servers such as api.openai.com list dozens).

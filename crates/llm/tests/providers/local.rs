@@ -355,3 +355,24 @@ fn overrides_replace_what_the_config_says() {
     });
     assert!(matches!(zero, Err(LlmError::Config(_))));
 }
+
+#[tokio::test]
+async fn large_error_bodies_are_clipped_in_records_and_errors() {
+    let big = "e".repeat(1024 * 1024);
+    let server = FakeServer::start(vec![Reply::json(
+        400,
+        openai::error(&big, "invalid_request_error", Value::Null),
+    )])
+    .await;
+    let failure = connect_openai(&server, "m")
+        .chat_recorded(&hi())
+        .await
+        .unwrap_err();
+    assert!(failure.error.to_string().len() < 2_100);
+    let recorded = serde_json::to_string(&failure.exchanges).unwrap();
+    assert!(
+        recorded.len() < 80 * 1024,
+        "recorded {} bytes",
+        recorded.len()
+    );
+}
