@@ -20,12 +20,16 @@ The whole API:
   [`FakeServer::bodies`] (what arrived), [`FakeServer::unused`] (replies left; assert 0),
   [`FakeServer::base_url`] / [`FakeServer::config`] (a `ProviderConfig` aimed at the server);
 - [`Reply::ok`] / [`Reply::json`] with [`Reply::header`] and [`Reply::delayed`];
+  [`Reply::raw`] for non-JSON bodies (proxy pages, garbage, oversized answers) and
+  [`Reply::models`] for an OpenAI-compatible `GET /v1/models` list ([`Recorded::method`] tells
+  the `GET` from the `POST`s);
 - [`config`]: a fast-retry `ProviderConfig` for any base URL; [`gap`]: time between requests;
 - per provider (`gemini::`, `openai::`, `anthropic::`): `text_reply`, tool-call turns
   (`gemini::reply` + `call`/`signed`/`thought`, `openai::calls_reply` + `tool_call`,
   `anthropic::reply` + `tool_use`/`thinking`), and the failures `rate_limited(delay)`,
   `server_error()`, `overflow()`, `daily_quota()` (plus `gemini::malformed_function_call()`,
-  `anthropic::overloaded()`).
+  `anthropic::overloaded()`, and llama.cpp's `openai::llama_overflow(status)` and
+  `openai::template_error()`).
 
 A typical test:
 

@@ -12,7 +12,9 @@ Getting one: [`ProviderConfig::from_env`] / [`ProviderConfig::from_file`] (or
 [`detect_from_env`] to pick the provider), then [`connect`]. Module map:
 - `gemini`, `openai`, `anthropic`: one wire format each (request body, response and error
   mapping), behind the crate-private `Wire` trait;
-- `transport`: the shared attempt/retry/backoff/fallback loop and [`Exchange`] recording;
+- `transport`: the shared attempt/retry/backoff/fallback loop, the turn deadline, the response
+  size cap ([`MAX_RESPONSE_BYTES`]), model discovery on OpenAI-compatible servers, and
+  [`Exchange`] recording;
 - `redact`: scrubbing the key from recorded bodies, URLs and errors;
 - [`schema`]: tool schemas reduced to what each provider accepts;
 - [`window`]: context windows by model name;
