@@ -148,7 +148,7 @@ impl<W: Wire> Adapter<W> {
             loop {
                 attempt += 1;
                 let Some(timeout) = self.attempt_timeout(turn_started) else {
-                    return Err(self.deadline_failure(model, exchanges));
+                    return Err(self.deadline_failure(model, &last_failure, exchanges));
                 };
                 let started = Instant::now();
                 let (status, response_body, verdict) =
@@ -180,18 +180,17 @@ impl<W: Wire> Adapter<W> {
                     }
                     Verdict::Retry { after, why } if attempt < self.config.retry.max_attempts => {
                         let delay = self.delay(after, attempt);
+                        let why = self.redactor.text(&why);
                         if self.past_deadline(turn_started, delay) {
                             exchange.outcome = "fail: deadline".into();
                             exchanges.push(exchange);
-                            return Err(self.deadline_failure(model, exchanges));
+                            return Err(self.deadline_failure(model, &why, exchanges));
                         }
-                        exchange.outcome = format!(
-                            "retry after {:.3}s: {}",
-                            delay.as_secs_f64(),
-                            self.redactor.text(&why)
-                        );
+                        exchange.outcome =
+                            format!("retry after {:.3}s: {why}", delay.as_secs_f64());
                         exchanges.push(exchange);
-                        tracing::warn!(provider, model = %model, attempt, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), reason = %self.redactor.text(&why), "retrying model call");
+                        tracing::warn!(provider, model = %model, attempt, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), reason = %why, "retrying model call");
+                        last_failure = why;
                         tokio::time::sleep(delay).await;
                     }
                     Verdict::Retry { why, .. } => {
@@ -357,14 +356,15 @@ impl<W: Wire> Adapter<W> {
             .is_some_and(|d| turn_started.elapsed() + delay >= d)
     }
 
-    fn deadline_failure(&self, model: &str, exchanges: Vec<Exchange>) -> ChatFailure {
+    /// The failure of a turn whose deadline passed; `last` is the latest attempt's trouble.
+    fn deadline_failure(&self, model: &str, last: &str, exchanges: Vec<Exchange>) -> ChatFailure {
         let secs = self.config.deadline.unwrap_or_default().as_secs_f64();
         tracing::warn!(provider = self.wire.provider(), model = %model, deadline_s = secs, "model turn deadline reached");
         ChatFailure {
             error: LlmError::Provider {
                 provider: self.wire.provider().to_string(),
                 message: format!(
-                    "{model}: no answer within the turn deadline of {secs:.1}s (retries included)"
+                    "{model}: no answer within the turn deadline of {secs:.1}s (retries included); last: {last}"
                 ),
             },
             exchanges,

@@ -279,7 +279,10 @@ async fn the_turn_deadline_bounds_retries_and_slow_answers() {
         "{:?}",
         started.elapsed()
     );
-    assert!(err.to_string().contains("deadline"), "{err}");
+    assert!(
+        err.to_string().contains("deadline") && err.to_string().contains("last: timeout"),
+        "{err}"
+    );
     let n = server.requests().len();
     assert!((2..=3).contains(&n), "{n} attempts of 200 ms in 500 ms");
 }
