@@ -458,6 +458,30 @@ async fn max_iterations_leads_to_one_answer_now_phase_with_set_results() {
 }
 
 #[tokio::test]
+async fn forcing_set_results_stops_after_two_invalid_calls() {
+    let (tb, _, _) = toolbox();
+    let model = ScriptedModel::new(vec![
+        text("benign"),
+        calls(&[("set-results", json!({"Benign": "yes"}))]),
+        calls(&[("set-results", json!({"Benign": "yes"}))]),
+        text("I cannot."),
+    ]);
+    let (ctx, _) = memory_ctx(None);
+    let err = expert(tb).run(model.as_ref(), &ctx).await.unwrap_err();
+    assert!(matches!(err, AgentError::MissingResults { .. }), "{err}");
+    let forced: Vec<bool> = model
+        .requests()
+        .iter()
+        .map(|r| r.force_tool.is_some())
+        .collect();
+    assert_eq!(
+        forced,
+        [false, true, true, false],
+        "two forced turns, then the model may end the run"
+    );
+}
+
+#[tokio::test]
 async fn missing_set_results_gets_one_reminder() {
     let (tb, _, _) = toolbox();
     let model = ScriptedModel::new(vec![

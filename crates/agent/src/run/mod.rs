@@ -23,6 +23,11 @@ use crate::transcript::{Corrective, TranscriptEvent};
 /// Turns allowed after the iteration limit: set-results, the final reply, one correction.
 const ANSWER_NOW_TURNS: u32 = 3;
 
+/// Turns that may force set-results: a forced model cannot end its turn any other way, so one
+/// that keeps sending invalid results must get its choice back instead of looping until the
+/// iteration limit.
+const MAX_FORCED_TURNS: u32 = 2;
+
 /// Turns to wait after a failed summary before paying for another attempt.
 pub(crate) const SUMMARY_BACKOFF_TURNS: u32 = 2;
 
@@ -111,6 +116,8 @@ pub(crate) struct Run<'a> {
     disagreement: Option<Disagreement>,
     /// Whether requests name set-results as the tool to call (until it has been called).
     force_results: bool,
+    /// Requests sent with a forced tool so far (see [`MAX_FORCED_TURNS`]).
+    forced_turns: u32,
 }
 
 impl<'a> Run<'a> {
@@ -148,6 +155,7 @@ impl<'a> Run<'a> {
             last_tools: Vec::new(),
             disagreement: None,
             force_results: false,
+            forced_turns: 0,
         }
     }
 
@@ -297,6 +305,7 @@ impl<'a> Run<'a> {
         // not enough for small models: name set-results as the tool it must call.
         let force_tool = (self.force_results
             && self.outputs.is_none()
+            && self.forced_turns < MAX_FORCED_TURNS
             && tools.iter().any(|t| t.name == SET_RESULTS))
         .then(|| SET_RESULTS.to_string());
         ChatRequest {
@@ -315,6 +324,9 @@ impl<'a> Run<'a> {
     async fn call_model(&mut self, tools: &[ToolDecl]) -> Result<ChatResponse, AgentError> {
         loop {
             let request = self.request(tools);
+            if request.force_tool.is_some() {
+                self.forced_turns += 1;
+            }
             let mut span = Span::new(SpanKind::Llm, self.child_nesting, &self.agent.name);
             span.model = self.model.name();
             let mut open = self.ctx.trajectory.start(span);
