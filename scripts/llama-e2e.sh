@@ -8,15 +8,16 @@
 #   ./scripts/llama-e2e.sh [REPORT]     default: examples/reports/smc_switch_to_fallback-sock_poll.txt
 #
 # Variables: LLAMA_E2E_DIR (~/.cache/racejudge/llama-e2e), LLAMA_E2E_PORT (8089), LLAMA_E2E_CTX
-# (32768), LLAMA_E2E_CHAT_FORMAT (chatml-function-calling), LLAMA_E2E_PYTHON (python3),
-# RACEJUDGE_KERNEL (default: Debian's linux-source via scripts/fetch-kernel-source.sh).
+# (8192), LLAMA_E2E_CHAT_FORMAT (chatml-function-calling), LLAMA_E2E_PYTHON (python3),
+# RACEJUDGE_KERNEL (default: Debian's linux-source via scripts/fetch-kernel-source.sh),
+# RACEJUDGE_BIN (a racejudge binary to use instead of building the release one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 report=${1:-examples/reports/smc_switch_to_fallback-sock_poll.txt}
 work=${LLAMA_E2E_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/racejudge/llama-e2e}
 port=${LLAMA_E2E_PORT:-8089}
-ctx=${LLAMA_E2E_CTX:-32768}
+ctx=${LLAMA_E2E_CTX:-8192}
 chat_format=${LLAMA_E2E_CHAT_FORMAT:-chatml-function-calling}
 python=${LLAMA_E2E_PYTHON:-python3}
 venv=$work/venv
@@ -37,7 +38,11 @@ say "model: $model"
 
 # 2. racejudge and a kernel tree, before the server starts (the build competes for the CPUs).
 kernel=${RACEJUDGE_KERNEL:-$(./scripts/fetch-kernel-source.sh)}
-cargo build --release --locked --quiet
+bin=${RACEJUDGE_BIN:-}
+if [ -z "$bin" ]; then
+    cargo build --release --locked --quiet
+    bin=./target/release/racejudge
+fi
 
 # 3. The server, on loopback only, stopped on exit.
 "$venv/bin/python" -m llama_cpp.server --model "$model" --model_alias gemma-3-270m \
@@ -60,7 +65,7 @@ traj=$work/run.jsonl
 rm -f "$traj" "${traj%.jsonl}.transcript.jsonl"
 started=$(date +%s)
 status=0
-OPENAI_BASE_URL=$base OPENAI_API_KEY=x ./target/release/racejudge assess "$report" \
+OPENAI_BASE_URL=$base OPENAI_API_KEY=x "$bin" assess "$report" \
     --kernel "$kernel" --expert llm --provider openai \
     --context-window "$ctx" --max-output-tokens 1024 --timeout 300 --attempts 2 --llm-deadline 900 \
     --trajectory "$traj" --json >"$work/verdict.json" 2>"$work/assess.log" || status=$?
