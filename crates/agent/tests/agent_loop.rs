@@ -422,6 +422,12 @@ async fn max_iterations_leads_to_one_answer_now_phase_with_set_results() {
         vec!["set-results"]
     );
     assert!(last_text(&model, 2).contains("limit on tool-calling turns"));
+    let forced: Vec<Option<String>> = reqs.iter().map(|r| r.force_tool.clone()).collect();
+    assert_eq!(
+        forced,
+        [None, None, Some("set-results".to_string()), None],
+        "answer-now forces set-results until it is called"
+    );
     let results = last_results(&model, 3);
     assert!(results[0].2 && results[0].1["error"].as_str().unwrap().contains("disabled"));
     assert!(!results[1].2);
@@ -452,6 +458,30 @@ async fn max_iterations_leads_to_one_answer_now_phase_with_set_results() {
 }
 
 #[tokio::test]
+async fn forcing_set_results_stops_after_two_invalid_calls() {
+    let (tb, _, _) = toolbox();
+    let model = ScriptedModel::new(vec![
+        text("benign"),
+        calls(&[("set-results", json!({"Benign": "yes"}))]),
+        calls(&[("set-results", json!({"Benign": "yes"}))]),
+        text("I cannot."),
+    ]);
+    let (ctx, _) = memory_ctx(None);
+    let err = expert(tb).run(model.as_ref(), &ctx).await.unwrap_err();
+    assert!(matches!(err, AgentError::MissingResults { .. }), "{err}");
+    let forced: Vec<bool> = model
+        .requests()
+        .iter()
+        .map(|r| r.force_tool.is_some())
+        .collect();
+    assert_eq!(
+        forced,
+        [false, true, true, false],
+        "two forced turns, then the model may end the run"
+    );
+}
+
+#[tokio::test]
 async fn missing_set_results_gets_one_reminder() {
     let (tb, _, _) = toolbox();
     let model = ScriptedModel::new(vec![
@@ -464,6 +494,9 @@ async fn missing_set_results_gets_one_reminder() {
     assert_eq!(outcome.reply, "Final: benign");
     assert!(last_text(&model, 1).contains("did not call the set-results tool"));
     assert_eq!(correctives(&sink), vec![Corrective::MissingResults]);
+    // The reminder turn names set-results as the tool to call; once called, the choice is free.
+    let forced: Vec<Option<String>> = model.requests().into_iter().map(|r| r.force_tool).collect();
+    assert_eq!(forced, [None, Some("set-results".to_string()), None]);
 
     let (tb, _, _) = toolbox();
     let model = ScriptedModel::new(vec![text("benign"), text("still benign")]);

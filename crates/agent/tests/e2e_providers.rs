@@ -1139,3 +1139,84 @@ async fn keys_echoed_by_any_provider_are_redacted_in_the_transcript() {
         echoed_key_is_redacted(kit).await;
     }
 }
+
+// ------------------------------------------------------------------------- local servers
+
+/// A small model ends with empty text and no set-results: the reminder turn names set-results
+/// as the tool to call, in the provider's own words, and the run completes.
+async fn reminder_forces_set_results(kit: Kit) {
+    let script = vec![
+        kit.text(""),
+        kit.calls(1, &[("set-results", harmful_outputs())]),
+        kit.text(HARMFUL_REPLY),
+    ];
+    let (rec, server) = scenario(kit, "e2e-model", &script).await;
+    let outcome = rec.outcome.as_ref().expect("the reminder gets set-results");
+    assert_eq!(outcome.outputs, Some(harmful_outputs()));
+    assert_eq!(rec.correctives(), [Corrective::MissingResults]);
+    let bodies = server.bodies();
+    let forced = |b: &Value| match kit.0 {
+        Provider::OpenAi => b.get("tool_choice").cloned(),
+        Provider::Anthropic => b.get("tool_choice").cloned(),
+        Provider::Gemini => b.get("toolConfig").cloned(),
+    };
+    let want = match kit.0 {
+        Provider::OpenAi => json!({"type": "function", "function": {"name": "set-results"}}),
+        Provider::Anthropic => json!({"type": "tool", "name": "set-results"}),
+        Provider::Gemini => {
+            json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["set-results"]}})
+        }
+    };
+    assert_eq!(
+        forced(&bodies[0]),
+        None,
+        "the first turn leaves the choice free"
+    );
+    assert_eq!(
+        forced(&bodies[1]),
+        Some(want),
+        "the reminder names set-results"
+    );
+    assert_eq!(
+        forced(&bodies[2]),
+        None,
+        "the final reply is free text again"
+    );
+}
+
+#[tokio::test]
+async fn gemini_reminder_forces_set_results() {
+    reminder_forces_set_results(Kit(Provider::Gemini)).await;
+}
+
+#[tokio::test]
+async fn openai_reminder_forces_set_results() {
+    reminder_forces_set_results(Kit(Provider::OpenAi)).await;
+}
+
+#[tokio::test]
+async fn anthropic_reminder_forces_set_results() {
+    reminder_forces_set_results(Kit(Provider::Anthropic)).await;
+}
+
+/// llama.cpp reports an overflow as HTTP 500 with no error code: the loop still summarises and
+/// repeats the turn instead of failing (or retrying the same request).
+#[tokio::test]
+async fn llama_cpp_overflow_as_500_summarises_and_continues() {
+    let kit = Kit(Provider::OpenAi);
+    let summary = "The agent read net/socket.c: sock_poll reads file->private_data.";
+    let script = vec![
+        kit.calls(1, &[("read-file", json!({"File": "net/socket.c"}))]),
+        kit.calls(2, &[("grepper", json!({"Expression": "private_data ="}))]),
+        openai::llama_overflow(500),
+        kit.text(summary),
+        kit.calls(3, &[("set-results", harmful_outputs())]),
+        kit.text(HARMFUL_REPLY),
+    ];
+    let (rec, server) = scenario(kit, "gemma-3-270m", &script).await;
+    let outcome = rec.outcome.as_ref().expect("the run recovers");
+    assert_eq!(outcome.summaries, 1);
+    assert_eq!(outcome.outputs, Some(harmful_outputs()));
+    assert_eq!(server.requests().len(), 6, "the refused turn was sent once");
+    assert_eq!(server.unused(), 0);
+}

@@ -20,12 +20,16 @@ The whole API:
   [`FakeServer::bodies`] (what arrived), [`FakeServer::unused`] (replies left; assert 0),
   [`FakeServer::base_url`] / [`FakeServer::config`] (a `ProviderConfig` aimed at the server);
 - [`Reply::ok`] / [`Reply::json`] with [`Reply::header`] and [`Reply::delayed`];
+  [`Reply::raw`] for non-JSON bodies (proxy pages, garbage, oversized answers) and
+  [`Reply::models`] for an OpenAI-compatible `GET /v1/models` list ([`Recorded::method`] tells
+  the `GET` from the `POST`s);
 - [`config`]: a fast-retry `ProviderConfig` for any base URL; [`gap`]: time between requests;
 - per provider (`gemini::`, `openai::`, `anthropic::`): `text_reply`, tool-call turns
   (`gemini::reply` + `call`/`signed`/`thought`, `openai::calls_reply` + `tool_call`,
   `anthropic::reply` + `tool_use`/`thinking`), and the failures `rate_limited(delay)`,
   `server_error()`, `overflow()`, `daily_quota()` (plus `gemini::malformed_function_call()`,
-  `anthropic::overloaded()`).
+  `anthropic::overloaded()`, and llama.cpp's `openai::llama_overflow(status)` and
+  `openai::template_error()`).
 
 A typical test:
 
@@ -62,7 +66,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use llm::{Provider, ProviderConfig, RetryPolicy, Secret};
 use serde_json::Value;
@@ -75,6 +79,8 @@ pub struct Reply {
     pub body: Value,
     /// Wait this long before answering (to trigger client timeouts).
     pub delay: Duration,
+    /// Sent verbatim instead of `body` (non-JSON answers: proxy pages, garbage, huge bodies).
+    pub raw: Option<String>,
 }
 
 impl Reply {
@@ -84,7 +90,25 @@ impl Reply {
             headers: Vec::new(),
             body,
             delay: Duration::ZERO,
+            raw: None,
         }
+    }
+
+    /// A non-JSON answer with `status` and `text` as the body, verbatim.
+    pub fn raw(status: u16, text: impl Into<String>) -> Self {
+        Reply {
+            raw: Some(text.into()),
+            ..Self::json(status, Value::Null)
+        }
+    }
+
+    /// An OpenAI-compatible `GET /v1/models` answer listing `ids`.
+    pub fn models(ids: &[&str]) -> Self {
+        let data: Vec<Value> = ids
+            .iter()
+            .map(|id| serde_json::json!({"id": id, "object": "model", "owned_by": "fakellm"}))
+            .collect();
+        Self::ok(serde_json::json!({"object": "list", "data": data}))
     }
 
     pub fn ok(body: Value) -> Self {
@@ -105,6 +129,8 @@ impl Reply {
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    /// `GET` or `POST`.
+    pub method: String,
     pub path: String,
     pub query: Option<String>,
     pub headers: HeaderMap,
@@ -212,12 +238,14 @@ impl Drop for FakeServer {
 
 async fn handle(
     State(shared): State<Arc<Shared>>,
+    method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
     lock(&shared.seen).push(Recorded {
+        method: method.to_string(),
         path: uri.path().to_string(),
         query: uri.query().map(str::to_string),
         headers,
@@ -232,7 +260,10 @@ async fn handle(
         tokio::time::sleep(reply.delay).await;
     }
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, axum::Json(reply.body)).into_response();
+    let mut response = match reply.raw {
+        Some(raw) => (status, raw).into_response(),
+        None => (status, axum::Json(reply.body)).into_response(),
+    };
     for (name, value) in reply.headers {
         match (
             HeaderName::from_bytes(name.as_bytes()),

@@ -102,3 +102,29 @@ pub fn overflow() -> Reply {
         ),
     )
 }
+
+/// llama.cpp's server on a request longer than its context (`-c`): no error code, and some
+/// versions send it as a 500.
+pub fn llama_overflow(status: u16) -> Reply {
+    Reply::json(
+        status,
+        error(
+            "the request exceeds the available context size, try increasing it",
+            "exceed_context_size_error",
+            Value::Null,
+        ),
+    )
+}
+
+/// A 500 that says what is wrong with the request (llama-cpp-python's chat template choking on
+/// `content: null`): the same request fails the same way every time.
+pub fn template_error() -> Reply {
+    Reply::json(
+        500,
+        error(
+            "TypeError: can only concatenate str (not \"NoneType\") to str",
+            "internal_server_error",
+            Value::Null,
+        ),
+    )
+}

@@ -58,6 +58,7 @@ fn request() -> ChatRequest {
         temperature: None,
         thinking: ThinkingLevel::Default,
         max_output_tokens: None,
+        force_tool: None,
     }
 }
 

@@ -122,7 +122,12 @@ fn request_body(model: &str, request: &ChatRequest) -> Value {
             })
             .collect();
         body.insert("tools".into(), Value::Array(tools));
+        if let Some(name) = &request.force_tool {
+            body.insert("tool_choice".into(), json!({"type": "tool", "name": name}));
+        }
     }
+    // Anthropic refuses extended thinking together with a forced tool choice.
+    let budget = budget.filter(|_| request.force_tool.is_none() || request.tools.is_empty());
     match budget {
         Some(b) => {
             body.insert(
@@ -275,7 +280,7 @@ struct WireUsage {
 }
 
 fn parse_success(model: &str, body: &Value) -> Verdict {
-    let response: MessagesResponse = match transport::decode(body) {
+    let response: MessagesResponse = match transport::decode("anthropic", model, body) {
         Ok(r) => r,
         Err(retry) => return retry,
     };
@@ -351,7 +356,7 @@ fn classify_error(model: &str, answer: &Answer<'_>) -> Verdict {
     let status = answer.status;
     let message = transport::error_text(answer.body);
     let lower = message.to_ascii_lowercase();
-    if status == 413 || (status == 400 && lower.contains("prompt is too long")) {
+    if status == 413 || transport::is_context_overflow("", &message) {
         return Verdict::Fail(LlmError::InputTooLong {
             model: model.to_string(),
             message,
@@ -376,6 +381,7 @@ mod tests {
             temperature: Some(0.3),
             thinking,
             max_output_tokens: max,
+            force_tool: None,
         }
     }
 

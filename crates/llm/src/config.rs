@@ -66,11 +66,13 @@ impl Provider {
         }
     }
 
-    /// The model chain used when the caller names none.
+    /// The model chain used when the caller names none. Empty for OpenAI-compatible servers:
+    /// the adapter then asks the server (`GET {base}/models`) and uses its only model, since
+    /// local servers accept any name and would silently answer a made-up default.
     pub fn default_models(self) -> &'static str {
         match self {
             Provider::Gemini => "gemini-3-pro-preview,gemini-3-flash-preview",
-            Provider::OpenAi => "gpt-4o",
+            Provider::OpenAi => "",
             Provider::Anthropic => "claude-sonnet-4-5",
         }
     }
@@ -129,6 +131,25 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Default bound on one model turn, retries included: a server that accepts and never answers
+/// costs at most this, not `timeout` × `max_attempts` plus backoff (80+ minutes).
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30 * 60);
+
+/// Command-line (or embedding) settings laid over a [`ProviderConfig`] from the environment or
+/// a config file; `None` keeps what the config says.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// A comma-separated model chain.
+    pub model: Option<String>,
+    pub context_window: Option<u64>,
+    pub max_output_tokens: Option<u32>,
+    /// Per HTTP attempt.
+    pub timeout: Option<Duration>,
+    pub attempts: Option<u32>,
+    /// One model turn, all attempts and backoff included.
+    pub deadline: Option<Duration>,
+}
+
 /// How hard an adapter tries before giving up on one model of the chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -168,6 +189,11 @@ pub struct ProviderConfig {
     pub retry: RetryPolicy,
     /// Overrides the built-in context-window table (see [`crate::window`]).
     pub context_window: Option<u64>,
+    /// Output limit sent with every request that sets none itself (`max_tokens` and kin).
+    pub max_output_tokens: Option<u32>,
+    /// Wall-clock limit for one model turn, every attempt and backoff included; `None` leaves
+    /// only `timeout` × `retry.max_attempts` (plus backoff) as the bound.
+    pub deadline: Option<Duration>,
 }
 
 impl ProviderConfig {
@@ -201,6 +227,8 @@ impl ProviderConfig {
             timeout: Duration::from_secs(600),
             retry: RetryPolicy::default(),
             context_window: None,
+            max_output_tokens: None,
+            deadline: Some(DEFAULT_DEADLINE),
         }
     }
 
@@ -272,19 +300,46 @@ impl ProviderConfig {
             cfg.base_url = url;
         }
         if let Some(secs) = file.timeout_s {
-            cfg.timeout = Duration::from_secs_f64(secs);
+            cfg.timeout = seconds("timeout_s", secs)?;
         }
         if let Some(n) = file.max_attempts {
             cfg.retry.max_attempts = n;
         }
+        if let Some(secs) = file.deadline_s {
+            cfg.deadline = Some(seconds("deadline_s", secs)?);
+        }
         cfg.context_window = file.context_window;
+        cfg.max_output_tokens = file.max_output_tokens;
         cfg.validate()?;
         Ok(cfg)
     }
 
+    /// Applies `o` and validates the result.
+    pub fn apply(&mut self, o: &Overrides) -> Result<(), LlmError> {
+        if let Some(model) = &o.model {
+            self.models = split_models(model);
+        }
+        if let Some(w) = o.context_window {
+            self.context_window = Some(w);
+        }
+        if let Some(n) = o.max_output_tokens {
+            self.max_output_tokens = Some(n);
+        }
+        if let Some(t) = o.timeout {
+            self.timeout = t;
+        }
+        if let Some(n) = o.attempts {
+            self.retry.max_attempts = n;
+        }
+        if let Some(d) = o.deadline {
+            self.deadline = Some(d);
+        }
+        self.validate()
+    }
+
     /// Checks what can be checked without the network.
     pub fn validate(&self) -> Result<(), LlmError> {
-        if self.models.is_empty() {
+        if self.models.is_empty() && self.provider != Provider::OpenAi {
             return Err(LlmError::Config(format!(
                 "{}: no model given",
                 self.provider
@@ -320,6 +375,16 @@ impl ProviderConfig {
         if self.retry.max_attempts == 0 {
             return Err(LlmError::Config("max_attempts must be at least 1".into()));
         }
+        if self.timeout.is_zero() || self.deadline.is_some_and(|d| d.is_zero()) {
+            return Err(LlmError::Config(
+                "timeout and deadline must be positive".into(),
+            ));
+        }
+        if self.context_window == Some(0) || self.max_output_tokens == Some(0) {
+            return Err(LlmError::Config(
+                "context_window and max_output_tokens must be positive".into(),
+            ));
+        }
         if self.api_key.is_none() && self.provider.key_required() {
             return Err(LlmError::Config(format!(
                 "{} needs an API key: set {}",
@@ -343,8 +408,10 @@ impl ProviderConfig {
 
 /// The on-disk config format (JSON, so no TOML dependency):
 /// `{"provider": "gemini", "model": "a,b", "base_url": "...", "api_key_env": "NAME",
-///   "timeout_s": 600, "max_attempts": 8, "context_window": 1048576}`.
-/// Everything but `provider` is optional. A literal `api_key` is rejected.
+///   "timeout_s": 600, "max_attempts": 8, "deadline_s": 1800, "context_window": 1048576,
+///   "max_output_tokens": 8192}`.
+/// Everything but `provider` is optional. A literal `api_key` is rejected. `timeout_s` is per
+/// HTTP attempt, `deadline_s` bounds one model turn (all attempts and backoff).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
@@ -361,6 +428,10 @@ pub struct ConfigFile {
     pub max_attempts: Option<u32>,
     #[serde(default)]
     pub context_window: Option<u64>,
+    #[serde(default)]
+    pub deadline_s: Option<f64>,
+    #[serde(default)]
+    pub max_output_tokens: Option<u32>,
 }
 
 /// Which provider has a key in the environment, in the order Gemini, Anthropic, OpenAI; a bare
@@ -394,6 +465,15 @@ fn valid_model_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/' | '@'))
+}
+
+/// A positive, finite number of seconds from a config file (`from_secs_f64` would panic on
+/// negative or huge values).
+fn seconds(field: &str, secs: f64) -> Result<Duration, LlmError> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| LlmError::Config(format!("{field} must be a positive number of seconds")))
 }
 
 fn strip_prefix(e: &LlmError) -> String {

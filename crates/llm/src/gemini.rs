@@ -115,6 +115,12 @@ pub(crate) fn request_body(model: &str, request: &ChatRequest) -> Value {
             })
             .collect();
         body.insert("tools".into(), json!([{"functionDeclarations": decls}]));
+        if let Some(name) = &request.force_tool {
+            body.insert(
+                "toolConfig".into(),
+                json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}),
+            );
+        }
     }
     let mut generation = Map::new();
     if let Some(t) = request.temperature {
@@ -294,7 +300,7 @@ struct UsageMetadata {
 }
 
 fn parse_success(model: &str, request: &ChatRequest, body: &Value) -> Verdict {
-    let response: GenerateResponse = match transport::decode(body) {
+    let response: GenerateResponse = match transport::decode("gemini", model, body) {
         Ok(r) => r,
         Err(retry) => return retry,
     };
@@ -421,11 +427,7 @@ fn usage(u: UsageMetadata) -> Usage {
 fn classify_error(model: &str, answer: &Answer<'_>) -> Verdict {
     let status = answer.status;
     let message = transport::error_text(answer.body);
-    let lower = message.to_ascii_lowercase();
-    if status == 400
-        && (lower.contains("input token count")
-            || lower.contains("exceeds the maximum number of tokens"))
-    {
+    if transport::is_context_overflow("", &message) {
         return Verdict::Fail(LlmError::InputTooLong {
             model: model.to_string(),
             message,

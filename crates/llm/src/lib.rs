@@ -12,7 +12,9 @@ Getting one: [`ProviderConfig::from_env`] / [`ProviderConfig::from_file`] (or
 [`detect_from_env`] to pick the provider), then [`connect`]. Module map:
 - `gemini`, `openai`, `anthropic`: one wire format each (request body, response and error
   mapping), behind the crate-private `Wire` trait;
-- `transport`: the shared attempt/retry/backoff/fallback loop and [`Exchange`] recording;
+- `transport`: the shared attempt/retry/backoff/fallback loop, the turn deadline, the response
+  size cap ([`MAX_RESPONSE_BYTES`]), model discovery on OpenAI-compatible servers, and
+  [`Exchange`] recording;
 - `redact`: scrubbing the key from recorded bodies, URLs and errors;
 - [`schema`]: tool schemas reduced to what each provider accepts;
 - [`window`]: context windows by model name;
@@ -40,9 +42,11 @@ use std::sync::Arc;
 
 pub use args::{MALFORMED_ARGS_KEY, malformed_args, malformed_raw};
 pub use config::{
-    ConfigFile, Provider, ProviderConfig, RetryPolicy, Secret, detect_from_env, detect_with,
+    ConfigFile, DEFAULT_DEADLINE, Overrides, Provider, ProviderConfig, RetryPolicy, Secret,
+    detect_from_env, detect_with,
 };
 pub use redact::redact_known_secrets;
+pub use transport::MAX_RESPONSE_BYTES;
 pub use types::*;
 pub use window::{DEFAULT_CONTEXT_WINDOW, context_window_for};
 
@@ -52,6 +56,17 @@ pub fn connect(config: ProviderConfig) -> Result<Arc<dyn ChatModel>, LlmError> {
     config.validate()?;
     if let Some(key) = &config.api_key {
         redact::register_secret(key.expose());
+    }
+    if let Some(model) = config.models.first()
+        && config.context_window.is_none()
+        && !window::is_known(model)
+    {
+        tracing::warn!(
+            provider = %config.provider,
+            model = %model,
+            assumed = DEFAULT_CONTEXT_WINDOW,
+            "context window of this model is unknown; set it with --context-window (or \"context_window\" in the config file)"
+        );
     }
     let model: Arc<dyn ChatModel> = match config.provider {
         Provider::Gemini => Arc::new(transport::Adapter::new(

@@ -76,7 +76,31 @@ impl Wire for OpenAiWire {
         if answer.status == 200 {
             return parse_success(model, answer.body);
         }
-        classify_error(model, answer)
+        let hint = self.not_found_hint(answer.status);
+        match classify_error(model, answer) {
+            // Without `/v1` every path 404s whatever the model: say so instead of blaming it.
+            Verdict::UnknownModel(why) if !hint.is_empty() => Verdict::Fail(LlmError::Provider {
+                provider: "openai".into(),
+                message: format!("{model}: {why}{hint}"),
+            }),
+            verdict => verdict,
+        }
+    }
+
+    fn models_url(&self) -> Option<String> {
+        Some(format!("{}/models", self.base))
+    }
+
+    fn not_found_hint(&self, status: u16) -> String {
+        if status == 404 && !self.base.ends_with("/v1") {
+            format!(
+                " (the base URL {} does not end in /v1; OpenAI-compatible servers usually serve \
+                 the API under it: set OPENAI_BASE_URL to {}/v1)",
+                self.base, self.base
+            )
+        } else {
+            String::new()
+        }
     }
 }
 
@@ -110,7 +134,15 @@ fn request_body(model: &str, request: &ChatRequest, official: bool) -> Value {
             })
             .collect();
         body.insert("tools".into(), Value::Array(tools));
-        body.insert("tool_choice".into(), json!("auto"));
+        // "auto" is the default with tools, and some servers (llama.cpp without a
+        // function-calling chat format) react to an explicit tool_choice by dropping the
+        // tools; so send one only to force a named call.
+        if let Some(name) = &request.force_tool {
+            body.insert(
+                "tool_choice".into(),
+                json!({"type": "function", "function": {"name": name}}),
+            );
+        }
     }
     if let Some(t) = request.temperature {
         body.insert("temperature".into(), json!(t));
@@ -179,22 +211,14 @@ fn assistant_message(message: &Message) -> Value {
     }
     let mut m = Map::new();
     m.insert("role".into(), json!("assistant"));
-    m.insert(
-        "content".into(),
-        if text.is_empty() {
-            Value::Null
-        } else {
-            json!(text)
-        },
-    );
+    // Always a string, never null: the reference allows null beside tool calls, but llama.cpp
+    // servers answer 500 to it, and servers reject a message with neither content nor calls.
+    m.insert("content".into(), json!(text));
     if !calls.is_empty() {
         if !reasoning.is_empty() {
             m.insert("reasoning_content".into(), json!(reasoning));
         }
         m.insert("tool_calls".into(), Value::Array(calls));
-    } else if text.is_empty() {
-        // Servers reject an assistant message with neither content nor calls.
-        m.insert("content".into(), json!(""));
     }
     Value::Object(m)
 }
@@ -271,7 +295,7 @@ struct PromptDetails {
 }
 
 fn parse_success(model: &str, body: &Value) -> Verdict {
-    let response: CompletionResponse = match transport::decode(body) {
+    let response: CompletionResponse = match transport::decode("openai", model, body) {
         Ok(r) => r,
         Err(retry) => return retry,
     };
@@ -396,11 +420,7 @@ fn classify_error(model: &str, answer: &Answer<'_>) -> Verdict {
         .and_then(Value::as_str)
         .unwrap_or("");
     let lower = message.to_ascii_lowercase();
-    if code == "context_length_exceeded"
-        || lower.contains("maximum context length")
-        || lower.contains("context length")
-            && (lower.contains("exceed") || lower.contains("too long"))
-    {
+    if transport::is_context_overflow(code, &message) {
         return Verdict::Fail(LlmError::InputTooLong {
             model: model.to_string(),
             message,
@@ -424,7 +444,7 @@ fn classify_error(model: &str, answer: &Answer<'_>) -> Verdict {
     }
     // Some compatible servers say "model not found" with another status than 404.
     if code == "model_not_found" {
-        return Verdict::NextModel(format!("model not found (HTTP {status}): {message}"));
+        return Verdict::UnknownModel(format!("model not found (HTTP {status}): {message}"));
     }
     transport::classify_status("openai", model, answer, message)
 }
@@ -470,6 +490,7 @@ mod tests {
             temperature: None,
             thinking: ThinkingLevel::Default,
             max_output_tokens: Some(100),
+            force_tool: None,
         };
         assert_eq!(
             request_body("m", &request, true)["max_completion_tokens"],

@@ -56,9 +56,12 @@ pub(crate) struct Redactor {
 }
 
 impl Redactor {
+    /// Keys shorter than [`MIN_SECRET_LEN`] are not scrubbed, as in [`register_secret`]: local
+    /// servers run with placeholder keys such as `x`, and replacing every `x` of a transcript
+    /// would destroy it while protecting nothing.
     pub(crate) fn new(secret: Option<String>) -> Self {
         Redactor {
-            secret: secret.filter(|s| !s.is_empty()),
+            secret: secret.filter(|s| s.len() >= MIN_SECRET_LEN),
         }
     }
 
@@ -110,13 +113,13 @@ mod tests {
 
     #[test]
     fn scrubs_keys_at_any_depth() {
-        let r = Redactor::new(Some("sk-123".into()));
-        let v = json!({"a": ["x sk-123 y", {"sk-123": 1}], "b": 2});
+        let r = Redactor::new(Some("sk-12345678".into()));
+        let v = json!({"a": ["x sk-12345678 y", {"sk-12345678": 1}], "b": 2});
         assert_eq!(
             r.value(&v),
             json!({"a": ["x [REDACTED] y", {"[REDACTED]": 1}], "b": 2})
         );
-        assert_eq!(r.text("url?key=sk-123"), "url?key=[REDACTED]");
+        assert_eq!(r.text("url?key=sk-12345678"), "url?key=[REDACTED]");
     }
 
     #[test]
@@ -129,11 +132,18 @@ mod tests {
 
     #[test]
     fn errors_are_scrubbed() {
-        let r = Redactor::new(Some("KEY".into()));
+        let r = Redactor::new(Some("KEY-0123456789".into()));
         let e = r.error(LlmError::Provider {
             provider: "p".into(),
-            message: "bad KEY".into(),
+            message: "bad KEY-0123456789".into(),
         });
         assert_eq!(e.to_string(), "p request failed: bad [REDACTED]");
+    }
+
+    #[test]
+    fn placeholder_keys_leave_text_alone() {
+        let r = Redactor::new(Some("x".into()));
+        assert_eq!(r.text("max x index"), "max x index");
+        assert_eq!(r.value(&json!({"x": "x"})), json!({"x": "x"}));
     }
 }

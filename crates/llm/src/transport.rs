@@ -6,13 +6,20 @@
 //! fallback and redaction behave identically for Gemini, OpenAI-compatible servers and Anthropic.
 //!
 //! Policy, in one place:
-//! - [`Verdict::Retry`] (429, 5xx, timeouts, connection errors, malformed function calls) sleeps
-//!   the server-requested delay (capped) or an exponential backoff with full jitter, then tries the
-//!   same model again, up to [`RetryPolicy::max_attempts`](crate::RetryPolicy) attempts;
-//! - [`Verdict::NextModel`] (daily quota, unknown model) and exhausted retries move to the next
-//!   model of the chain;
-//! - [`Verdict::Fail`] (input too long, auth errors, bad requests) returns at once, except that
-//!   an output truncated while thinking retries with the next lower [`ThinkingLevel`].
+//! - [`Verdict::Retry`] (transient only: 408, 425, 429, 500 unless it describes the request,
+//!   502, 503, 504, 529, timeouts, connection errors, malformed function calls) sleeps the
+//!   server-requested delay (capped) or an exponential backoff with full jitter, then tries the
+//!   same model again, up to [`RetryPolicy::max_attempts`](crate::RetryPolicy) attempts and
+//!   within the turn's deadline ([`ProviderConfig::deadline`]);
+//! - [`Verdict::NextModel`] (daily quota) / [`Verdict::UnknownModel`] (the server lists what it
+//!   has) and exhausted retries move to the next model of the chain;
+//! - [`Verdict::Fail`] (input too long, recognised from the message whatever the status; auth
+//!   errors; bad requests; other 4xx/5xx; bodies that do not parse or exceed
+//!   [`MAX_RESPONSE_BYTES`]) returns at once, except that an output truncated while thinking
+//!   retries with the next lower [`ThinkingLevel`].
+//!
+//! What is kept of an answer is bounded: bodies are read up to [`MAX_RESPONSE_BYTES`], non-JSON
+//! text and failed answers are recorded clipped to [`RECORD_CLIP`] bytes, error messages to 2000.
 //!
 //! A turn that fails still hands back its exchanges ([`ChatFailure`]) so the transcript can show
 //! every attempt of a failed turn.
@@ -50,6 +57,9 @@ pub(crate) enum Verdict {
     },
     /// This model cannot serve us (daily quota, not found); try the next one.
     NextModel(String),
+    /// The server does not know this model: like [`Verdict::NextModel`], and the failure lists
+    /// the models the server does serve when it can tell.
+    UnknownModel(String),
     Fail(LlmError),
 }
 
@@ -70,6 +80,14 @@ pub(crate) trait Wire: Send + Sync + 'static {
     /// Adds authentication and protocol headers.
     fn headers(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder;
     fn interpret(&self, model: &str, request: &ChatRequest, answer: &Answer<'_>) -> Verdict;
+    /// Where the server lists its models (OpenAI-compatible `GET {base}/models`), if it can.
+    fn models_url(&self) -> Option<String> {
+        None
+    }
+    /// Extra text for a 404 that suggests a wrong base URL rather than a wrong model.
+    fn not_found_hint(&self, _status: u16) -> String {
+        String::new()
+    }
 }
 
 /// A [`ChatModel`] over any [`Wire`].
@@ -78,6 +96,8 @@ pub(crate) struct Adapter<W: Wire> {
     config: ProviderConfig,
     http: reqwest::Client,
     redactor: Redactor,
+    /// The server's only model, asked on first use when the config names none.
+    discovered: tokio::sync::OnceCell<String>,
 }
 
 impl<W: Wire> Adapter<W> {
@@ -92,6 +112,7 @@ impl<W: Wire> Adapter<W> {
             config,
             http,
             redactor,
+            discovered: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -99,7 +120,17 @@ impl<W: Wire> Adapter<W> {
         let provider = self.wire.provider();
         let mut exchanges = Vec::new();
         let mut last_failure = String::from("no model was tried");
-        let models = &self.config.models;
+        let turn_started = Instant::now();
+        let models = self.models().await?;
+        // The configured output limit applies when the caller sets none of its own.
+        let request = match (request.max_output_tokens, self.config.max_output_tokens) {
+            (None, Some(max)) => Cow::Owned(ChatRequest {
+                max_output_tokens: Some(max),
+                ..request.clone()
+            }),
+            _ => Cow::Borrowed(request),
+        };
+        let request = request.as_ref();
         for (index, model) in models.iter().enumerate() {
             let give_up = if index + 1 < models.len() {
                 "fallback to next model"
@@ -116,16 +147,21 @@ impl<W: Wire> Adapter<W> {
             let mut attempt = 0u32;
             loop {
                 attempt += 1;
+                let Some(timeout) = self.attempt_timeout(turn_started) else {
+                    return Err(self.deadline_failure(model, &last_failure, exchanges));
+                };
                 let started = Instant::now();
                 let (status, response_body, verdict) =
-                    self.attempt(model, &url, &body, &current).await;
+                    self.attempt(model, &url, &body, &current, timeout).await;
                 let elapsed = started.elapsed();
                 let mut exchange = Exchange {
                     model: model.clone(),
                     url: self.redactor.text(&url),
                     request_body: self.redactor.value(&body),
                     status,
-                    response_body: response_body.as_ref().map(|b| self.redactor.value(b)),
+                    response_body: response_body
+                        .as_ref()
+                        .map(|b| self.redactor.value(&clip_failed(b, &verdict))),
                     outcome: String::new(),
                     duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
                 };
@@ -144,13 +180,17 @@ impl<W: Wire> Adapter<W> {
                     }
                     Verdict::Retry { after, why } if attempt < self.config.retry.max_attempts => {
                         let delay = self.delay(after, attempt);
-                        exchange.outcome = format!(
-                            "retry after {:.3}s: {}",
-                            delay.as_secs_f64(),
-                            self.redactor.text(&why)
-                        );
+                        let why = self.redactor.text(&why);
+                        if self.past_deadline(turn_started, delay) {
+                            exchange.outcome = "fail: deadline".into();
+                            exchanges.push(exchange);
+                            return Err(self.deadline_failure(model, &why, exchanges));
+                        }
+                        exchange.outcome =
+                            format!("retry after {:.3}s: {why}", delay.as_secs_f64());
                         exchanges.push(exchange);
-                        tracing::warn!(provider, model = %model, attempt, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), reason = %self.redactor.text(&why), "retrying model call");
+                        tracing::warn!(provider, model = %model, attempt, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), reason = %why, "retrying model call");
+                        last_failure = why;
                         tokio::time::sleep(delay).await;
                     }
                     Verdict::Retry { why, .. } => {
@@ -161,6 +201,20 @@ impl<W: Wire> Adapter<W> {
                         exchange.outcome = give_up.into();
                         exchanges.push(exchange);
                         tracing::warn!(provider, model = %model, reason = %last_failure, "retries exhausted");
+                        break;
+                    }
+                    Verdict::UnknownModel(why) => {
+                        // Only a failure that ends the turn needs the list; a chain moving on
+                        // to its next model does not.
+                        let hint = if index + 1 == models.len() {
+                            self.served_models_hint().await
+                        } else {
+                            String::new()
+                        };
+                        last_failure = format!("{model}: {}{hint}", self.redactor.text(&why));
+                        exchange.outcome = give_up.into();
+                        exchanges.push(exchange);
+                        tracing::warn!(provider, model = %model, reason = %last_failure, "model unknown to the server");
                         break;
                     }
                     Verdict::NextModel(why) => {
@@ -213,15 +267,18 @@ impl<W: Wire> Adapter<W> {
     }
 
     /// One HTTP attempt: status (if any answer came), the body (if any), and the verdict.
+    /// `timeout` is this attempt's share of the turn (the per-attempt timeout, or less when the
+    /// turn's deadline is nearer).
     async fn attempt(
         &self,
         model: &str,
         url: &str,
         body: &Value,
         request: &ChatRequest,
+        timeout: Duration,
     ) -> (Option<u16>, Option<Value>, Verdict) {
-        let builder = self.http.post(url).timeout(self.config.timeout).json(body);
-        let response = match self.wire.headers(builder).send().await {
+        let builder = self.http.post(url).timeout(timeout).json(body);
+        let mut response = match self.wire.headers(builder).send().await {
             Ok(r) => r,
             Err(e) => {
                 return (
@@ -236,9 +293,9 @@ impl<W: Wire> Adapter<W> {
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let bytes = match response.bytes().await {
+        let bytes = match read_capped(&mut response, MAX_RESPONSE_BYTES).await {
             Ok(b) => b,
-            Err(e) => {
+            Err(BodyError::Transport(e)) => {
                 return (
                     Some(status),
                     None,
@@ -248,9 +305,26 @@ impl<W: Wire> Adapter<W> {
                     },
                 );
             }
+            Err(BodyError::TooLarge { head }) => {
+                // A body this large is no model turn; asking again would only fetch it again.
+                let recorded = Value::String(clip(&String::from_utf8_lossy(&head), RECORD_CLIP));
+                return (
+                    Some(status),
+                    Some(recorded),
+                    Verdict::Fail(LlmError::Provider {
+                        provider: self.wire.provider().to_string(),
+                        message: format!(
+                            "{model}: HTTP {status}: response body larger than {} MiB (not retried)",
+                            MAX_RESPONSE_BYTES / (1024 * 1024)
+                        ),
+                    }),
+                );
+            }
         };
+        // Non-JSON bodies (proxy error pages, garbage) are kept as a clipped string: enough to
+        // match an error message and to show in the transcript, never megabytes of it.
         let value = serde_json::from_slice::<Value>(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+            .unwrap_or_else(|_| Value::String(clip(&String::from_utf8_lossy(&bytes), RECORD_CLIP)));
         let verdict = self.wire.interpret(
             model,
             request,
@@ -261,6 +335,137 @@ impl<W: Wire> Adapter<W> {
             },
         );
         (Some(status), Some(value), verdict)
+    }
+
+    /// This attempt's timeout: the per-attempt timeout, cut to what is left of the turn's
+    /// deadline; `None` when the deadline has passed.
+    fn attempt_timeout(&self, turn_started: Instant) -> Option<Duration> {
+        match self.config.deadline {
+            None => Some(self.config.timeout),
+            Some(deadline) => {
+                let left = deadline.checked_sub(turn_started.elapsed())?;
+                (!left.is_zero()).then(|| left.min(self.config.timeout))
+            }
+        }
+    }
+
+    /// Whether sleeping `delay` would take the turn past its deadline.
+    fn past_deadline(&self, turn_started: Instant, delay: Duration) -> bool {
+        self.config
+            .deadline
+            .is_some_and(|d| turn_started.elapsed() + delay >= d)
+    }
+
+    /// The failure of a turn whose deadline passed; `last` is the latest attempt's trouble.
+    fn deadline_failure(&self, model: &str, last: &str, exchanges: Vec<Exchange>) -> ChatFailure {
+        let secs = self.config.deadline.unwrap_or_default().as_secs_f64();
+        tracing::warn!(provider = self.wire.provider(), model = %model, deadline_s = secs, "model turn deadline reached");
+        ChatFailure {
+            error: LlmError::Provider {
+                provider: self.wire.provider().to_string(),
+                message: format!(
+                    "{model}: no answer within the turn deadline of {secs:.1}s (retries included); last: {last}"
+                ),
+            },
+            exchanges,
+        }
+    }
+
+    /// The model chain: the configured one, or (OpenAI-compatible servers, no model given) the
+    /// server's only model, asked once per adapter.
+    async fn models(&self) -> Result<Cow<'_, [String]>, ChatFailure> {
+        if !self.config.models.is_empty() {
+            return Ok(Cow::Borrowed(&self.config.models));
+        }
+        let found = self
+            .discovered
+            .get_or_try_init(|| self.discover())
+            .await
+            .map_err(|e| ChatFailure::from(self.redactor.error(e)))?;
+        Ok(Cow::Owned(vec![found.clone()]))
+    }
+
+    /// Asks the server which models it serves and picks the only one; several is an error that
+    /// lists them, since picking one of them silently would judge with an arbitrary model.
+    async fn discover(&self) -> Result<String, LlmError> {
+        let provider = self.wire.provider();
+        let Some(url) = self.wire.models_url() else {
+            return Err(LlmError::Config(format!("{provider}: no model given")));
+        };
+        let ids = self.list_models(&url).await?;
+        match ids.as_slice() {
+            [only] => {
+                tracing::info!(provider, model = %only, "no model given; using the server's only model");
+                if self.config.context_window.is_none() && !crate::window::is_known(only) {
+                    tracing::warn!(provider, model = %only, assumed = crate::window::DEFAULT_CONTEXT_WINDOW, "context window of this model is unknown; set it with --context-window");
+                }
+                Ok(only.clone())
+            }
+            [] => Err(LlmError::Config(format!(
+                "{provider}: no model given and {url} lists none; pass --model"
+            ))),
+            many => Err(LlmError::Config(format!(
+                "{provider}: no model given and the server serves several; pass --model with one of: {}",
+                list(many)
+            ))),
+        }
+    }
+
+    /// `GET {models_url}`: the ids under `data[].id` (OpenAI's list-models shape, which vLLM,
+    /// ollama and llama.cpp servers share).
+    async fn list_models(&self, url: &str) -> Result<Vec<String>, LlmError> {
+        let provider = self.wire.provider();
+        let fail = |message: String| LlmError::Provider {
+            provider: provider.to_string(),
+            message,
+        };
+        let builder = self
+            .http
+            .get(url)
+            .timeout(self.config.timeout.min(Duration::from_secs(30)));
+        let mut response = self
+            .wire
+            .headers(builder)
+            .send()
+            .await
+            .map_err(|e| fail(format!("listing models at {url}: {}", describe(&e))))?;
+        let status = response.status().as_u16();
+        let bytes = read_capped(&mut response, MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|_| fail(format!("listing models at {url}: unreadable answer")))?;
+        if status != 200 {
+            let body = serde_json::from_slice::<Value>(&bytes).unwrap_or_else(|_| {
+                Value::String(clip(&String::from_utf8_lossy(&bytes), RECORD_CLIP))
+            });
+            return Err(fail(format!(
+                "listing models at {url}: HTTP {status}: {}{}",
+                error_text(&body),
+                self.wire.not_found_hint(status)
+            )));
+        }
+        let body: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| fail(format!("listing models at {url}: not JSON: {e}")))?;
+        Ok(body
+            .get("data")
+            .and_then(Value::as_array)
+            .map(|data| {
+                data.iter()
+                    .filter_map(|m| m.get("id").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// `"; the server serves: a, b"` when the wire can list models and the server answers;
+    /// empty otherwise (a hint must never turn one failure into another).
+    async fn served_models_hint(&self) -> String {
+        let Some(url) = self.wire.models_url() else {
+            return String::new();
+        };
+        match self.list_models(&url).await {
+            Ok(ids) if !ids.is_empty() => format!("; the server serves: {}", list(&ids)),
+            _ => String::new(),
+        }
     }
 
     fn delay(&self, server: Option<Duration>, attempt: u32) -> Duration {
@@ -274,7 +479,12 @@ impl<W: Wire> Adapter<W> {
 
 impl<W: Wire> ChatModel for Adapter<W> {
     fn name(&self) -> String {
-        format!("{}:{}", self.wire.provider(), self.config.models.join(","))
+        let models = match (self.config.models.is_empty(), self.discovered.get()) {
+            (false, _) => self.config.models.join(","),
+            (true, Some(found)) => found.clone(),
+            (true, None) => "(server's model)".to_string(),
+        };
+        format!("{}:{models}", self.wire.provider())
     }
 
     fn context_window(&self) -> u64 {
@@ -338,12 +548,23 @@ fn describe(e: &reqwest::Error) -> String {
     msg
 }
 
-/// Decodes a 200 body into a provider's response type. A body that does not match is retried,
-/// not failed: proxies and overloaded servers sometimes answer 200 with something else.
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, Verdict> {
-    serde_json::from_value(body.clone()).map_err(|e| Verdict::Retry {
-        after: None,
-        why: format!("unparseable response: {e}"),
+/// Decodes a 200 body into a provider's response type. A body that does not match fails the
+/// turn: it is not a transient state (the same server gives the same kind of body again), and
+/// retrying a garbage answer only multiplies it in memory, logs and transcripts.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    provider: &str,
+    model: &str,
+    body: &Value,
+) -> Result<T, Verdict> {
+    serde_json::from_value(body.clone()).map_err(|e| {
+        Verdict::Fail(LlmError::Provider {
+            provider: provider.to_string(),
+            // serde's message quotes the offending value, which may be the whole body.
+            message: format!(
+                "{model}: unparseable response (not retried): {}",
+                clip(&e.to_string(), 300)
+            ),
+        })
     })
 }
 
@@ -358,9 +579,9 @@ pub(crate) fn classify_status(
 ) -> Verdict {
     let status = answer.status;
     if status == 404 {
-        return Verdict::NextModel(format!("model not found (HTTP 404): {message}"));
+        return Verdict::UnknownModel(format!("model not found (HTTP 404): {message}"));
     }
-    if retryable_status(status) {
+    if retryable_status(status) && !(status == 500 && deterministic_500(answer.body, &message)) {
         return Verdict::Retry {
             after: retry_after(answer.headers),
             why: format!("HTTP {status}: {message}"),
@@ -372,9 +593,64 @@ pub(crate) fn classify_status(
     })
 }
 
-/// Statuses worth retrying on every provider: rate limits, timeouts, server trouble.
+/// Statuses worth retrying on every provider: rate limits, timeouts, overload, gateways, and
+/// 500 (see [`deterministic_500`]). Other 4xx/5xx say the same thing again when asked again.
 pub(crate) fn retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 409 | 425 | 429 | 499 | 500..=599)
+    matches!(status, 408 | 425 | 429 | 500 | 502 | 503 | 504 | 529)
+}
+
+/// Whether a 500 describes our request rather than the server's state: local servers (llama.cpp,
+/// llama-cpp-python) answer 500 for requests their chat template or parser rejects, and those
+/// fail identically on every retry.
+pub(crate) fn deterministic_500(body: &Value, message: &str) -> bool {
+    let kind = body
+        .pointer("/error/type")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if kind.contains("invalid_request") {
+        return true;
+    }
+    let lower = message.to_ascii_lowercase();
+    const MARKERS: &[&str] = &[
+        "invalid",
+        "missing",
+        "must be",
+        "must not",
+        "not supported",
+        "unsupported",
+        "failed to parse",
+        "cannot parse",
+        "validation",
+        "typeerror",
+        "valueerror",
+        "keyerror",
+        "attributeerror",
+        "nonetype",
+        "jinja",
+        "template",
+    ];
+    MARKERS.iter().any(|m| lower.contains(m))
+}
+
+/// Whether an error message says the request does not fit the model's context, in the words
+/// of any server we know: OpenAI and vLLM ("maximum context length", `context_length_exceeded`),
+/// llama.cpp ("exceeds the available context size"), llama-cpp-python ("exceed context window"),
+/// Anthropic ("prompt is too long"), Gemini ("input token count ... exceeds"). Servers send these
+/// with 400, 413 or even 500, so the status is not consulted.
+pub(crate) fn is_context_overflow(code: &str, message: &str) -> bool {
+    if code == "context_length_exceeded" {
+        return true;
+    }
+    let lower = message.to_ascii_lowercase();
+    let exceeds = lower.contains("exceed") || lower.contains("too long");
+    lower.contains("maximum context length")
+        || lower.contains("prompt is too long")
+        || (exceeds
+            && (lower.contains("context length")
+                || lower.contains("context size")
+                || lower.contains("context window")
+                || lower.contains("input token count")
+                || lower.contains("maximum number of tokens")))
 }
 
 /// `Retry-After` (seconds, possibly fractional) or OpenAI's `retry-after-ms`. HTTP-date forms are
@@ -408,6 +684,91 @@ pub(crate) fn error_text(body: &Value) -> String {
         .or_else(|| body.as_str().map(str::to_string))
         .unwrap_or_else(|| body.to_string());
     truncate(&text, 2000)
+}
+
+/// Most bytes of a response body read into memory; a longer body fails the attempt unretried.
+/// 8 MiB is far above any model turn (a full 128k-token answer is well under 1 MiB).
+pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Most bytes of a non-JSON body kept for matching, logs and the transcript.
+pub(crate) const RECORD_CLIP: usize = 64 * 1024;
+
+pub(crate) enum BodyError {
+    Transport(reqwest::Error),
+    /// Over the cap; `head` is what was read up to it.
+    TooLarge {
+        head: Vec<u8>,
+    },
+}
+
+/// Reads a body chunk by chunk, stopping at `cap` bytes, so a runaway server costs at most
+/// `cap` of memory rather than whatever it sends.
+pub(crate) async fn read_capped(
+    response: &mut reqwest::Response,
+    cap: usize,
+) -> Result<Vec<u8>, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(cap).unwrap_or(u64::MAX))
+    {
+        return Err(BodyError::TooLarge { head: Vec::new() });
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if out.len() + chunk.len() > cap {
+            let room = cap - out.len();
+            out.extend_from_slice(&chunk[..room.min(RECORD_CLIP)]);
+            out.truncate(RECORD_CLIP);
+            return Err(BodyError::TooLarge { head: out });
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// `text` cut to at most `max` bytes (on a char boundary), saying how much was cut.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}… [{} more bytes clipped]",
+        &text[..end],
+        text.len() - end
+    )
+}
+
+/// A body as recorded: whole when it is a model turn, clipped to [`RECORD_CLIP`] (as text)
+/// when it failed, since a failed answer can be megabytes of anything and is recorded once per
+/// attempt.
+fn clip_failed<'b>(body: &'b Value, verdict: &Verdict) -> Cow<'b, Value> {
+    if matches!(verdict, Verdict::Done(_)) {
+        return Cow::Borrowed(body);
+    }
+    let text = body.to_string();
+    if text.len() <= RECORD_CLIP {
+        return Cow::Borrowed(body);
+    }
+    Cow::Owned(Value::String(clip(&text, RECORD_CLIP)))
+}
+
+/// A short list of model ids for a message (servers such as api.openai.com list dozens).
+fn list(ids: &[String]) -> String {
+    const SHOWN: usize = 20;
+    let mut out = ids
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if ids.len() > SHOWN {
+        out.push_str(&format!(" and {} more", ids.len() - SHOWN));
+    }
+    out
 }
 
 pub(crate) fn truncate(text: &str, max: usize) -> String {
@@ -460,6 +821,45 @@ mod tests {
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
         );
         assert_eq!(retry_after(&date), None);
+    }
+
+    #[test]
+    fn overflow_messages_of_every_server() {
+        for m in [
+            "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens",
+            "the request exceeds the available context size, try increasing it",
+            "Requested tokens (5000) exceed context window of 2048",
+            "prompt is too long: 210000 tokens > 200000 maximum",
+            "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).",
+        ] {
+            assert!(is_context_overflow("", m), "{m}");
+        }
+        assert!(is_context_overflow("context_length_exceeded", "x"));
+        assert!(!is_context_overflow("", "The server had an error"));
+        assert!(!is_context_overflow("", "Rate limit exceeded"));
+    }
+
+    #[test]
+    fn only_request_shaped_500s_are_deterministic() {
+        let none = Value::Null;
+        assert!(deterministic_500(
+            &none,
+            "TypeError: can only concatenate str (not \"NoneType\") to str"
+        ));
+        assert!(deterministic_500(&none, "Invalid 'content' type"));
+        assert!(!deterministic_500(
+            &none,
+            "The server had an error while processing your request."
+        ));
+        assert!(!deterministic_500(&none, "An unexpected error occurred"));
+        let typed = serde_json::json!({"error": {"type": "invalid_request_error"}});
+        assert!(deterministic_500(&typed, "whatever"));
+    }
+
+    #[test]
+    fn clip_says_how_much_was_cut() {
+        assert_eq!(clip("abcdef", 3), "abc… [3 more bytes clipped]");
+        assert_eq!(clip("abc", 3), "abc");
     }
 
     #[test]

@@ -123,6 +123,11 @@ pub struct ChatRequest {
     pub thinking: ThinkingLevel,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_output_tokens: Option<u32>,
+    /// Makes the model call this tool (one of `tools`) on this turn, by the provider's named
+    /// tool choice; `None` lets the model choose. Small local models that answer with empty
+    /// text still produce the call this way (llama.cpp constrains the output to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_tool: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -19,14 +19,25 @@ const TABLE: &[(&str, u64)] = &[
     ("claude", 200_000),
 ];
 
-/// The context window in tokens for `model`. Provider prefixes such as OpenRouter's
-/// `anthropic/` or Gemini's `models/` are ignored.
-pub fn context_window_for(model: &str) -> u64 {
-    let bare = model
+/// Whether the table knows `model`'s family; callers warn when it does not, since the
+/// [`DEFAULT_CONTEXT_WINDOW`] then used is a guess (local models often have far less).
+pub fn is_known(model: &str) -> bool {
+    let bare = bare(model);
+    TABLE.iter().any(|(prefix, _)| bare.starts_with(prefix))
+}
+
+fn bare(model: &str) -> String {
+    model
         .rsplit('/')
         .next()
         .unwrap_or(model)
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+/// The context window in tokens for `model`. Provider prefixes such as OpenRouter's
+/// `anthropic/` or Gemini's `models/` are ignored.
+pub fn context_window_for(model: &str) -> u64 {
+    let bare = bare(model);
     TABLE
         .iter()
         .filter(|(prefix, _)| bare.starts_with(prefix))
@@ -53,5 +64,7 @@ mod tests {
             context_window_for("qwen3-coder:30b"),
             DEFAULT_CONTEXT_WINDOW
         );
+        assert!(is_known("anthropic/claude-opus-4"));
+        assert!(!is_known("gemma-3-270m-it"));
     }
 }

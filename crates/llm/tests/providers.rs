@@ -10,5 +10,7 @@ mod anthropic;
 mod config;
 #[path = "providers/gemini.rs"]
 mod gemini;
+#[path = "providers/local.rs"]
+mod local;
 #[path = "providers/openai.rs"]
 mod openai;

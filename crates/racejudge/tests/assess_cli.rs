@@ -567,3 +567,163 @@ read to 0xffffffff81000000 of 4 bytes by task 2 on cpu 1:\n peek+0x8/0x10 kernel
         "indexes beyond the limit are evicted"
     );
 }
+
+/// A two-function kernel tree and a report on it, in temporary directories.
+fn tiny_tree_and_report() -> (tempfile::TempDir, tempfile::TempDir, PathBuf) {
+    let tree = tempfile::tempdir().unwrap();
+    std::fs::write(tree.path().join("Makefile"), "all:\n").unwrap();
+    std::fs::create_dir_all(tree.path().join("kernel")).unwrap();
+    std::fs::write(
+        tree.path().join("kernel/stats.c"),
+        "struct s { unsigned long hits; };\n\nvoid bump(struct s *p)\n{\n\tp->hits++;\n}\n\nunsigned long peek(struct s *p)\n{\n\treturn p->hits;\n}\n",
+    )
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let report = work.path().join("r.txt");
+    std::fs::write(
+        &report,
+        "BUG: KCSAN: data-race in bump / peek\n\n\
+write to 0xffff888100000000 of 8 bytes by task 1 on cpu 0:\n bump+0x10/0x20 kernel/stats.c:5\n\n\
+read to 0xffff888100000000 of 8 bytes by task 2 on cpu 1:\n peek+0x8/0x10 kernel/stats.c:10\n",
+    )
+    .unwrap();
+    (tree, work, report)
+}
+
+fn server_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// What a llama.cpp server with a small model needs, end to end through the CLI: no --model (the
+/// server's only model is used), limits from flags and environment, a placeholder key that
+/// rewrites nothing, `content: ""` in replayed calls, and a reminder that names set-results.
+#[test]
+fn llm_expert_against_a_local_server_without_model_or_real_key() {
+    use fakellm::{FakeServer, Reply, openai};
+    let (tree, work, report) = tiny_tree_and_report();
+    let rt = server_runtime();
+    let server = rt.block_on(FakeServer::start(vec![
+        Reply::models(&["gemma-3-270m-it"]),
+        openai::calls_reply(
+            None,
+            vec![openai::tool_call(
+                "call_1",
+                "codesearch-definition-source",
+                r#"{"Name":"bump"}"#,
+            )],
+        ),
+        openai::text_reply(""),
+        openai::calls_reply(
+            None,
+            vec![openai::tool_call(
+                "call_2",
+                "set-results",
+                r#"{"Benign":true,"Confident":false}"#,
+            )],
+        ),
+        openai::text_reply("## Final classification: **BENIGN** (x)\n"),
+    ]));
+    let traj = work.path().join("run.jsonl");
+    let out = racejudge()
+        .env("RACEJUDGE_CACHE_DIR", work.path().join("cache"))
+        .env("OPENAI_API_KEY", "x")
+        .env("OPENAI_BASE_URL", server.base_url(llm::Provider::OpenAi))
+        .env("RACEJUDGE_LLM_MAX_OUTPUT_TOKENS", "256")
+        .arg("assess")
+        .arg(&report)
+        .arg("--kernel")
+        .arg(tree.path())
+        .args([
+            "--expert",
+            "llm",
+            "--provider",
+            "openai",
+            "--context-window",
+            "32768",
+        ])
+        .arg("--trajectory")
+        .arg(&traj)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Verdict: BENIGN"));
+    assert_eq!(server.unused(), 0);
+    let reqs = server.requests();
+    assert_eq!(
+        (reqs[0].method.as_str(), reqs[0].path.as_str()),
+        ("GET", "/v1/models")
+    );
+    for r in &reqs[1..] {
+        assert_eq!(r.body["model"], "gemma-3-270m-it");
+        assert_eq!(r.body["max_tokens"], 256);
+        for m in r.body["messages"].as_array().unwrap() {
+            assert!(m["content"].is_string(), "content never null: {m}");
+        }
+    }
+    assert!(reqs[1].body.get("tool_choice").is_none());
+    assert_eq!(
+        reqs[3].body["tool_choice"],
+        serde_json::json!({"type": "function", "function": {"name": "set-results"}}),
+        "the reminder names set-results"
+    );
+    let transcript = std::fs::read_to_string(agent::transcript_path(&traj)).unwrap();
+    assert!(
+        !transcript.contains("[REDACTED]") && transcript.contains("BENIGN** (x)"),
+        "a one-letter key rewrites nothing"
+    );
+}
+
+/// Per-attempt timeout and attempt count from the flags, the rest from a config file: a server
+/// that never answers costs two short attempts, then exit 3.
+#[test]
+fn llm_timeouts_come_from_flags_and_config_file() {
+    use fakellm::{FakeServer, openai};
+    use std::time::{Duration, Instant};
+    let (tree, work, report) = tiny_tree_and_report();
+    let rt = server_runtime();
+    let slow = openai::text_reply("late").delayed(Duration::from_secs(20));
+    let server = rt.block_on(FakeServer::start(vec![slow.clone(), slow.clone(), slow]));
+    let config = work.path().join("llm.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "provider": "openai",
+            "model": "m",
+            "base_url": server.base_url(llm::Provider::OpenAi),
+            "max_attempts": 8,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = racejudge()
+        .env("RACEJUDGE_CACHE_DIR", work.path().join("cache"))
+        .env_remove("OPENAI_API_KEY")
+        .env("RACEJUDGE_LLM_ATTEMPTS", "2")
+        .arg("assess")
+        .arg(&report)
+        .arg("--kernel")
+        .arg(tree.path())
+        .args(["--expert", "llm", "--timeout", "0.5"])
+        .arg("--llm-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("2 attempts") && stderr.contains("timeout"),
+        "{stderr}"
+    );
+    assert_eq!(server.requests().len(), 2);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+}

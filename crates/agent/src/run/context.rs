@@ -120,6 +120,7 @@ impl Run<'_> {
             temperature: Some(0.1),
             thinking: ThinkingLevel::Default,
             max_output_tokens: None,
+            force_tool: None,
         };
         let name = format!("{}-summariser", self.agent.name);
         let mut span = Span::new(SpanKind::Llm, self.child_nesting, &name);

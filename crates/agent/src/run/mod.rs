@@ -15,13 +15,18 @@ use std::collections::{HashMap, HashSet};
 use llm::{ChatModel, ChatRequest, ChatResponse, LlmError, Message, Part, Role, ToolDecl, Usage};
 
 use crate::cache::is_cache_hit;
-use crate::definition::{Agent, AgentOutcome, Disagreement, RunContext};
+use crate::definition::{Agent, AgentOutcome, Disagreement, RunContext, SET_RESULTS};
 use crate::error::AgentError;
 use crate::span::{Span, SpanKind};
 use crate::transcript::{Corrective, TranscriptEvent};
 
 /// Turns allowed after the iteration limit: set-results, the final reply, one correction.
 const ANSWER_NOW_TURNS: u32 = 3;
+
+/// Turns that may force set-results: a forced model cannot end its turn any other way, so one
+/// that keeps sending invalid results must get its choice back instead of looping until the
+/// iteration limit.
+const MAX_FORCED_TURNS: u32 = 2;
 
 /// Turns to wait after a failed summary before paying for another attempt.
 pub(crate) const SUMMARY_BACKOFF_TURNS: u32 = 2;
@@ -109,6 +114,10 @@ pub(crate) struct Run<'a> {
     /// Tool names of the previous request, to record tool-set changes (answer-now).
     last_tools: Vec<String>,
     disagreement: Option<Disagreement>,
+    /// Whether requests name set-results as the tool to call (until it has been called).
+    force_results: bool,
+    /// Requests sent with a forced tool so far (see [`MAX_FORCED_TURNS`]).
+    forced_turns: u32,
 }
 
 impl<'a> Run<'a> {
@@ -145,6 +154,8 @@ impl<'a> Run<'a> {
             correctives: HashSet::new(),
             last_tools: Vec::new(),
             disagreement: None,
+            force_results: false,
+            forced_turns: 0,
         }
     }
 
@@ -159,6 +170,7 @@ impl<'a> Run<'a> {
                         MSG_ANSWER_NOW_NO_OUTPUTS
                     };
                     self.correct(Corrective::AnswerNow, msg.to_string());
+                    self.force_results = self.agent.outputs.is_some();
                 } else if self.answer_now_turns >= ANSWER_NOW_TURNS {
                     return Err(AgentError::MaxIterations {
                         agent: self.agent.name.clone(),
@@ -213,6 +225,7 @@ impl<'a> Run<'a> {
                 });
             }
             self.correct(Corrective::MissingResults, MSG_MISSING_RESULTS.to_string());
+            self.force_results = true;
             return Ok(Verdict::Continue);
         }
         if self.agent.needs_reply && text.trim().is_empty() {
@@ -288,6 +301,13 @@ impl<'a> Run<'a> {
     }
 
     fn request(&self, tools: &[ToolDecl]) -> ChatRequest {
+        // Once the model has ended without its results (or is out of turns), asking nicely is
+        // not enough for small models: name set-results as the tool it must call.
+        let force_tool = (self.force_results
+            && self.outputs.is_none()
+            && self.forced_turns < MAX_FORCED_TURNS
+            && tools.iter().any(|t| t.name == SET_RESULTS))
+        .then(|| SET_RESULTS.to_string());
         ChatRequest {
             system: self.system.clone(),
             messages: self.history.clone(),
@@ -295,6 +315,7 @@ impl<'a> Run<'a> {
             temperature: self.agent.temperature,
             thinking: self.agent.thinking,
             max_output_tokens: None,
+            force_tool,
         }
     }
 
@@ -303,6 +324,9 @@ impl<'a> Run<'a> {
     async fn call_model(&mut self, tools: &[ToolDecl]) -> Result<ChatResponse, AgentError> {
         loop {
             let request = self.request(tools);
+            if request.force_tool.is_some() {
+                self.forced_turns += 1;
+            }
             let mut span = Span::new(SpanKind::Llm, self.child_nesting, &self.agent.name);
             span.model = self.model.name();
             let mut open = self.ctx.trajectory.start(span);

@@ -29,5 +29,6 @@ pub fn request(messages: Vec<llm::Message>) -> llm::ChatRequest {
         temperature: Some(0.3),
         thinking: llm::ThinkingLevel::High,
         max_output_tokens: None,
+        force_tool: None,
     }
 }

@@ -309,7 +309,7 @@ async fn max_tokens_without_thinking_is_output_truncated() {
 async fn keys_never_reach_exchanges_or_errors() {
     let echo = format!("invalid x-api-key {KEY}");
     let server = FakeServer::start(vec![
-        Reply::json(500, error("api_error", &echo)),
+        Reply::json(529, error("overloaded_error", &echo)),
         Reply::ok(text("ok")),
         Reply::json(401, error("authentication_error", &echo)),
     ])

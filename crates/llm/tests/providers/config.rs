@@ -113,7 +113,12 @@ fn connect_rejects_bad_configuration() {
         Some(Secret::new("abc")),
     );
     assert!(matches!(llm::connect(query), Err(LlmError::Config(m)) if m.contains("query string")));
-    let no_model = ProviderConfig::new(Provider::OpenAi, " , ", "http://127.0.0.1:1/v1", None);
+    let no_model = ProviderConfig::new(
+        Provider::Anthropic,
+        " , ",
+        "http://127.0.0.1:1",
+        Some(Secret::new("k")),
+    );
     assert!(matches!(llm::connect(no_model), Err(LlmError::Config(m)) if m.contains("no model")));
     let traversal = ProviderConfig::new(
         Provider::Gemini,

@@ -118,7 +118,9 @@ async fn multi_turn_tool_use_with_reasoning() {
         body["messages"][1],
         json!({"role": "user", "content": "Assess."})
     );
-    assert_eq!(body["tool_choice"], "auto");
+    // Tools without tool_choice: "auto" is the default, and llama.cpp drops the tools when
+    // told so explicitly without a function-calling chat format.
+    assert!(body.get("tool_choice").is_none(), "{body}");
     assert_eq!(body["tools"][0]["type"], "function");
     assert_eq!(body["tools"][0]["function"]["name"], "grep");
     assert_eq!(
@@ -130,7 +132,7 @@ async fn multi_turn_tool_use_with_reasoning() {
     let messages = reqs[1].body["messages"].as_array().unwrap().clone();
     assert_eq!(
         messages[2],
-        json!({"role": "assistant", "content": null, "reasoning_content": "Need the lock holders.",
+        json!({"role": "assistant", "content": "", "reasoning_content": "Need the lock holders.",
                "tool_calls": [{"id": "call_abc", "type": "function",
                                "function": {"name": "grep", "arguments": "{\"pattern\":\"foo_lock\"}"}}]})
     );

@@ -34,12 +34,35 @@ pub struct ExpertArgs {
     /// Which expert judges the race.
     #[arg(long, value_enum, default_value = "static")]
     pub expert: ExpertKind,
-    /// LLM provider (llm expert only).
-    #[arg(long, value_parser = ["gemini", "openai", "anthropic"], default_value = "gemini")]
-    pub provider: String,
-    /// LLM model name (llm expert only).
+    /// LLM provider (llm expert only; default gemini, or the one --llm-config names).
+    #[arg(long, value_parser = ["gemini", "openai", "anthropic"])]
+    pub provider: Option<String>,
+    /// LLM model name or comma-separated fallback chain (llm expert only). Without it, an
+    /// OpenAI-compatible server is asked for its models and its only one is used.
     #[arg(long)]
     pub model: Option<String>,
+    /// LLM provider config file (JSON, see docs/llm.md); flags override its values.
+    #[arg(long, env = "RACEJUDGE_LLM_CONFIG", value_name = "FILE")]
+    pub llm_config: Option<PathBuf>,
+    /// Context window of the model in tokens (default: built-in table by model name, else
+    /// 128000 with a warning). History is summarised before it outgrows this.
+    #[arg(long, env = "RACEJUDGE_LLM_CONTEXT_WINDOW", value_name = "TOKENS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub context_window: Option<u64>,
+    /// Output limit sent with each model request (`max_tokens`).
+    #[arg(long, env = "RACEJUDGE_LLM_MAX_OUTPUT_TOKENS", value_name = "TOKENS",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_output_tokens: Option<u32>,
+    /// Timeout of one HTTP attempt to the LLM, in seconds (default 600).
+    #[arg(long, env = "RACEJUDGE_LLM_TIMEOUT", value_name = "SECONDS", value_parser = seconds)]
+    pub timeout: Option<Duration>,
+    /// HTTP attempts per model turn and model, the first included (default 8).
+    #[arg(long, env = "RACEJUDGE_LLM_ATTEMPTS", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub attempts: Option<u32>,
+    /// Limit on one model turn, all attempts and backoff included, in seconds (default 1800).
+    #[arg(long, env = "RACEJUDGE_LLM_DEADLINE", value_name = "SECONDS", value_parser = seconds)]
+    pub llm_deadline: Option<Duration>,
     /// Skip the code index (built on first use, then cached); the static expert then scans only
     /// the files the report names and cannot resolve declarations elsewhere.
     #[arg(long)]
@@ -143,13 +166,38 @@ pub fn expert_factory(args: &ExpertArgs) -> anyhow::Result<ExpertFactory> {
             Ok(Box::new(assess::static_expert::StaticExpert::new(tree)) as Box<dyn Expert>)
         })),
         ExpertKind::Llm => {
-            let provider = match args.provider.as_str() {
-                "openai" => llm::Provider::OpenAi,
-                "anthropic" => llm::Provider::Anthropic,
+            let provider = match args.provider.as_deref() {
+                Some("openai") => llm::Provider::OpenAi,
+                Some("anthropic") => llm::Provider::Anthropic,
                 _ => llm::Provider::Gemini,
             };
-            let config =
-                llm::ProviderConfig::from_env(provider, args.model.as_deref()).environment()?;
+            // The config file (if any) or the environment, then the flags over either.
+            let mut config = match &args.llm_config {
+                Some(path) => {
+                    let config = llm::ProviderConfig::from_file(path).environment()?;
+                    if args.provider.is_some() && config.provider != provider {
+                        return Err(exit::bad_input(format!(
+                            "--provider {provider} contradicts {} (provider {})",
+                            path.display(),
+                            config.provider
+                        )));
+                    }
+                    config
+                }
+                None => {
+                    llm::ProviderConfig::from_env(provider, args.model.as_deref()).environment()?
+                }
+            };
+            config
+                .apply(&llm::Overrides {
+                    model: args.model.clone(),
+                    context_window: args.context_window,
+                    max_output_tokens: args.max_output_tokens,
+                    timeout: args.timeout,
+                    attempts: args.attempts,
+                    deadline: args.llm_deadline,
+                })
+                .bad_input()?;
             let model = llm::connect(config).environment()?;
             Ok(Arc::new(move |tree, context| {
                 // The tree's toolbox: its index, plus the built vmlinux's DWARF after --build.
@@ -166,6 +214,16 @@ pub fn expert_factory(args: &ExpertArgs) -> anyhow::Result<ExpertFactory> {
             }))
         }
     }
+}
+
+/// A positive, finite number of seconds (fractions allowed) for the LLM timeouts.
+fn seconds(text: &str) -> Result<Duration, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{text:?} is not a positive number of seconds"))
 }
 
 /// Maps a flow failure to the CLI's exit classification.
