@@ -44,6 +44,8 @@ enum Command {
     Trajectory(cmd::trajectory::Args),
     /// Serve the code tools of a kernel tree to a coding agent over MCP (stdio or HTTP).
     Mcp(cmd::mcp::Args),
+    /// Run the service: job store, web dashboard and REST API, and in-process workers.
+    Serve(cmd::serve::Args),
     /// Benchmarks (run from a release build): `bench index` times indexing and the code tools.
     Bench(cmd::bench::Args),
 }
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Tool(args) => cmd::tool::run(args),
         Command::Trajectory(args) => cmd::trajectory::run(args),
         Command::Mcp(args) => cmd::mcp::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
         Command::Bench(args) => cmd::bench::run(args),
     };
     match outcome {

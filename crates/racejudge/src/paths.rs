@@ -18,3 +18,16 @@ pub fn cache_dir() -> PathBuf {
 fn non_empty_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
+
+/// Where the service keeps its database: `$RACEJUDGE_DATA_DIR`, else `$XDG_DATA_HOME/racejudge`,
+/// else `~/.local/share/racejudge`. Data, not cache: deleting it loses jobs and reviews.
+pub fn data_dir() -> PathBuf {
+    if let Some(dir) = non_empty_env("RACEJUDGE_DATA_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(xdg) = non_empty_env("XDG_DATA_HOME") {
+        return PathBuf::from(xdg).join("racejudge");
+    }
+    let home = non_empty_env("HOME").unwrap_or_else(|| ".".into());
+    PathBuf::from(home).join(".local/share/racejudge")
+}

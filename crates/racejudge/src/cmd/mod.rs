@@ -6,5 +6,6 @@ pub mod eval;
 pub mod index;
 pub mod mcp;
 pub mod parse;
+pub mod serve;
 pub mod tool;
 pub mod trajectory;
