@@ -365,29 +365,9 @@ fn llm_expert_without_api_key_exits_3_naming_the_variable() {
 fn llm_expert_trajectory_is_one_tree_from_flow_to_tool_calls() {
     use fakellm::{FakeServer, openai};
     // A tiny kernel tree; the index over it is built into the temporary cache.
-    let tree = tempfile::tempdir().unwrap();
-    std::fs::write(tree.path().join("Makefile"), "all:\n").unwrap();
-    std::fs::create_dir_all(tree.path().join("kernel")).unwrap();
-    std::fs::write(
-        tree.path().join("kernel/stats.c"),
-        "struct s { unsigned long hits; };\n\nvoid bump(struct s *p)\n{\n\tp->hits++;\n}\n\nunsigned long peek(struct s *p)\n{\n\treturn p->hits;\n}\n",
-    )
-    .unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let report = work.path().join("r.txt");
-    std::fs::write(
-        &report,
-        "BUG: KCSAN: data-race in bump / peek\n\n\
-write to 0xffff888100000000 of 8 bytes by task 1 on cpu 0:\n bump+0x10/0x20 kernel/stats.c:5\n\n\
-read to 0xffff888100000000 of 8 bytes by task 2 on cpu 1:\n peek+0x8/0x10 kernel/stats.c:10\n",
-    )
-    .unwrap();
+    let (tree, work, report) = tiny_tree_and_report();
     // The server runs on its own runtime while the binary talks to it over 127.0.0.1.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = server_runtime();
     let server = rt.block_on(FakeServer::start(vec![
         openai::calls_reply(
             None,
