@@ -22,8 +22,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::{
-    Fixture, HANG_GUARD, SECRET, fixture, interrupt, sample_call, sdk::calls, spawn_http, wait_exit,
+    Fixture, HANG_GUARD, SECRET, Server, fixture, interrupt, line_channel, sample_call, sdk::calls,
+    spawn_http, wait_exit,
 };
+use crate::util;
 
 /// The pinned Inspector version (scripts/mcp-inspector.sh installs it).
 const INSPECTOR_VERSION: &str = "1.0.3";
@@ -195,28 +197,39 @@ fn tool_args(arguments: &Value) -> Vec<OsString> {
     args
 }
 
-/// The scenario both transports pass; returns the number of Inspector runs.
-fn check(command: &Path, target: &Target) -> usize {
+/// `tools/list` through the Inspector: the tools, each checked to have an output schema.
+fn list_tools(command: &Path, target: &Target) -> Vec<Value> {
     let listed = inspect(command, target, &["--method".into(), "tools/list".into()]).result();
-    let tools = listed["tools"].as_array().expect("tools");
+    let tools = listed["tools"].as_array().expect("tools").clone();
     assert_eq!(tools.len(), 11, "{listed}");
-    for tool in tools {
+    for tool in &tools {
         assert!(tool["outputSchema"].is_object(), "no outputSchema: {tool}");
     }
+    tools
+}
+
+/// `tools/call` through the Inspector: the result it printed, which it accepted.
+fn call_tool(command: &Path, target: &Target, tool: &str, arguments: &Value) -> Value {
+    let mut method: Vec<OsString> = vec![
+        "--method".into(),
+        "tools/call".into(),
+        "--tool-name".into(),
+        tool.into(),
+    ];
+    method.extend(tool_args(arguments));
+    inspect(command, target, &method).result()
+}
+
+/// The scenario both transports pass; returns the number of Inspector runs.
+fn check(command: &Path, target: &Target) -> usize {
+    let tools = list_tools(command, target);
     let mut runs = 1;
     let mut called = std::collections::BTreeSet::new();
     let mut escapes = 0;
     for call in calls() {
         let tool = call["tool"].as_str().expect("tool");
         let arguments = &call["arguments"];
-        let mut method: Vec<OsString> = vec![
-            "--method".into(),
-            "tools/call".into(),
-            "--tool-name".into(),
-            tool.into(),
-        ];
-        method.extend(tool_args(arguments));
-        let result = inspect(command, target, &method).result();
+        let result = call_tool(command, target, tool, arguments);
         runs += 1;
         let text = result["content"][0]["text"].as_str().unwrap_or("");
         assert!(!text.contains(SECRET), "leaked: {result}");
@@ -279,4 +292,111 @@ fn the_mcp_inspector_prints_no_error_for_any_tool_over_http() {
         "exit {status}; stderr:\n{}",
         log.join("\n")
     );
+}
+
+/// The real kernel tree over HTTP (one server, so the index loads once): the code tools with the
+/// large, deeply nested results the fixture cannot produce (`struct sk_buff`'s layout, the index
+/// of kernel/sched/core.c, references across the tree), every one accepted without a warning.
+#[test]
+fn the_mcp_inspector_prints_no_error_on_the_real_tree() {
+    let Some(command) = inspector("mcp_cli inspector real tree") else {
+        return;
+    };
+    let Some(tree) = testkit::kernel_tree_or_skip("mcp_cli inspector real tree") else {
+        return;
+    };
+    // The shared cache, as the other real-tree tests use; built here first when cold (minutes),
+    // since the Inspector gives up on a request after 60 s.
+    let index = util::racejudge()
+        .arg("index")
+        .arg("--kernel")
+        .arg(&tree)
+        .env_remove("RACEJUDGE_KERNEL")
+        .output()
+        .expect("run racejudge index");
+    assert!(
+        index.status.success(),
+        "racejudge index: {}",
+        String::from_utf8_lossy(&index.stderr)
+    );
+    let mut child = Server(
+        util::racejudge()
+            .arg("mcp")
+            .arg("--kernel")
+            .arg(&tree)
+            .args(["--http", "127.0.0.1:0"])
+            .env_remove("RACEJUDGE_KERNEL")
+            .env_remove("RUST_LOG")
+            .env("RACEJUDGE_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn racejudge mcp"),
+    );
+    let stderr = line_channel(child.stderr.take().expect("stderr"));
+    let url = loop {
+        let line = stderr
+            .recv_timeout(HANG_GUARD)
+            .expect("a 'listening on' line");
+        if let Some(url) = line.split("listening on ").nth(1) {
+            break url.to_string();
+        }
+    };
+    let target = Target::Http(url);
+    list_tools(&command, &target);
+    let calls = [
+        ("codesearch-dir-index", r#"{"Dir": "kernel"}"#),
+        (
+            "read-file",
+            r#"{"File": "kernel/fork.c", "FirstLine": 100}"#,
+        ),
+        (
+            "codesearch-file-index",
+            r#"{"SourceFile": "kernel/sched/core.c"}"#,
+        ),
+        (
+            "codesearch-file-index",
+            r#"{"SourceFile": "include/linux/skbuff.h"}"#,
+        ),
+        ("codesearch-definition-source", r#"{"Name": "schedule"}"#),
+        (
+            "codesearch-definition-source",
+            r#"{"Name": "struct sk_buff"}"#,
+        ),
+        ("codesearch-definition-comment", r#"{"Name": "kfree"}"#),
+        (
+            "codesearch-find-references",
+            r#"{"Name": "sk_buff::len", "SourceTreePrefix": "net/core"}"#,
+        ),
+        (
+            "codesearch-find-references",
+            r#"{"Name": "jiffies", "SourceTreePrefix": "kernel/time", "IncludeSnippetLines": 2}"#,
+        ),
+        ("codesearch-struct-layout", r#"{"Name": "struct sk_buff"}"#),
+        (
+            "codesearch-struct-layout",
+            r#"{"Name": "page", "FieldOffset": 8}"#,
+        ),
+        (
+            "grepper",
+            r#"{"Expression": "WRITE_ONCE\\(.*->on_cpu", "PathPrefix": "kernel/sched"}"#,
+        ),
+        (
+            "codesearch-function-at-line",
+            r#"{"File": "kernel/fork.c", "Line": 2000}"#,
+        ),
+    ];
+    for (tool, arguments) in calls {
+        let arguments: Value = serde_json::from_str(arguments).expect("arguments JSON");
+        let result = call_tool(&command, &target, tool, &arguments);
+        assert_ne!(result["isError"], true, "{tool} {arguments}: {result}");
+        assert!(
+            result["structuredContent"].is_object(),
+            "{tool}: no structured content: {result}"
+        );
+    }
+    interrupt(&child);
+    let status = wait_exit(&mut child);
+    assert!(status.success(), "exit {status}");
 }
