@@ -8,7 +8,9 @@
 //! the Inspector validates each structured result against the tool's `outputSchema` (a mismatch
 //! is `-32602 Structured content does not match the tool's output schema` and exit 1) and warns on
 //! stderr about every schema keyword it does not know (issue 14 counted 76 such warnings per call
-//! for the `uint32`/`uint64` formats), so both show up here.
+//! for the `uint32`/`uint64` formats), so both show up here: with the fix of commit 883005d undone
+//! (result schemas from serde's deserialize contract, schemars' formats kept) these tests fail,
+//! first on those warnings, then on `-32602 … must have required property 'IsStatic'`.
 //!
 //! The Inspector lives in target/mcp-inspector (scripts/mcp-inspector.sh; `.ci/run` runs it);
 //! `RACEJUDGE_MCP_INSPECTOR` names another `mcp-inspector` command. Without one the tests skip
