@@ -19,6 +19,8 @@ use tempfile::TempDir;
 
 use crate::util;
 
+/// The same scenario through the MCP Inspector's CLI.
+mod inspector;
 /// The same scenario through the official MCP Python SDK.
 mod sdk;
 
