@@ -45,9 +45,15 @@ const PRICES: &[(&str, f64, f64)] = &[
     ("claude-haiku-4", 1.0, 5.0),
 ];
 
-/// The price of `model` (a name, `provider/name`, or a comma-separated fallback chain, of which
-/// the first model is priced), or `None` when the table does not know it.
+/// The price of `model` (a name, `provider/name`, the chat model's `provider:name`, or a
+/// comma-separated fallback chain, of which the first model is priced), or `None` when the
+/// table does not know it.
 pub fn price_of(model: &str) -> Option<Price> {
+    // `openai:gpt-4o` (what `ChatModel::name` gives); not `llama3:8b`, whose tag is no provider.
+    let model = model
+        .split_once(':')
+        .filter(|(provider, _)| provider.chars().all(|c| c.is_ascii_alphabetic()))
+        .map_or(model, |(_, name)| name);
     let first = model.split(',').next().unwrap_or(model).trim();
     let name = first
         .rsplit('/')
@@ -99,6 +105,17 @@ mod tests {
                 .input_per_mtok,
             1.25,
             "a fallback chain is priced by its first model"
+        );
+        assert_eq!(
+            price_of("openai:gpt-4o-mini").unwrap().input_per_mtok,
+            0.15,
+            "the chat model's provider:name"
+        );
+        assert_eq!(
+            price_of("gemini:gemini-2.5-pro,gemini-2.5-flash")
+                .unwrap()
+                .input_per_mtok,
+            1.25
         );
     }
 
