@@ -29,6 +29,7 @@ impl Price {
 
 /// (name prefix, input $/Mtok, output $/Mtok); list prices as published in 2025, approximate.
 const PRICES: &[(&str, f64, f64)] = &[
+    ("gemini-3-pro", 2.0, 12.0),
     ("gemini-2.5-pro", 1.25, 10.0),
     ("gemini-2.5-flash", 0.30, 2.50),
     ("gemini-2.5-flash-lite", 0.10, 0.40),
