@@ -165,7 +165,23 @@ fn layout_line(out: &mut String, field: &str, layout: &Value) {
     let Some(me) = fields.iter().find(|m| m["Name"] == field) else {
         return;
     };
+    let source = layout["Source"].as_str().unwrap_or("source");
     let (Some(off), Some(size)) = (me["OffsetBits"].as_u64(), me["SizeBits"].as_u64()) else {
+        // A config-dependent member before it hides the offset; the size alone still tells a
+        // torn access from a whole one.
+        let size = match me["SizeBits"].as_u64() {
+            Some(bits) if bits % 8 == 0 => format!("{} bytes", bits / 8),
+            Some(bits) => format!("{bits} bits"),
+            None => "size unknown".to_string(),
+        };
+        let why = me["Unknown"]
+            .as_str()
+            .map(|w| format!(" ({w})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "- Layout ({source}): `{field}` {size}, offset unknown{why}"
+        );
         return;
     };
     let word = off / 64;
@@ -185,11 +201,7 @@ fn layout_line(out: &mut String, field: &str, layout: &Value) {
     } else {
         format!("bit-field: offset {off} bits, {size} bits")
     };
-    let _ = write!(
-        out,
-        "- Layout ({}): `{field}` at {place}",
-        layout["Source"].as_str().unwrap_or("source")
-    );
+    let _ = write!(out, "- Layout ({source}): `{field}` at {place}");
     if let Some(total) = layout["SizeBytes"].as_u64() {
         let _ = write!(out, " of {total}");
     }
@@ -343,6 +355,19 @@ mod tests {
         assert_eq!(
             s,
             "- Layout (dwarf): `flags` at offset 4 bytes, 4 bytes; shares its 8-byte word with `a`\n"
+        );
+    }
+
+    #[test]
+    fn an_unknown_offset_still_gives_the_size_and_the_reason() {
+        let layout = json!({"Source": "source", "Fields": [
+            {"Name": "flags", "SizeBits": 64, "Unknown": "a member before it depends on CONFIG_X"}
+        ]});
+        let mut s = String::new();
+        layout_line(&mut s, "flags", &layout);
+        assert_eq!(
+            s,
+            "- Layout (source): `flags` 8 bytes, offset unknown (a member before it depends on CONFIG_X)\n"
         );
     }
 }
