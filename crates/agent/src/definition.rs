@@ -55,12 +55,29 @@ impl Default for Limits {
 }
 
 /// The typed outputs an agent must deliver via `set-results`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OutputSpec {
     /// Flat object schema (see [`crate::schema`]).
     pub schema: Value,
     pub description: String,
+    /// Checks that a flat schema cannot express (one field required only when another has a
+    /// given value) and may normalise the values; runs after the schema check.
+    pub validator: Option<OutputValidator>,
 }
+
+impl std::fmt::Debug for OutputSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutputSpec")
+            .field("schema", &self.schema)
+            .field("description", &self.description)
+            .field("validator", &self.validator.is_some())
+            .finish()
+    }
+}
+
+/// Takes schema-valid `set-results` arguments and returns the outputs to keep (possibly
+/// rewritten), or a message that goes back to the model as the tool error.
+pub type OutputValidator = Arc<dyn Fn(Value) -> Result<Value, String> + Send + Sync>;
 
 /// Compares the final text with the `set-results` values; `Some(detail)` when they disagree.
 pub type ConsistencyCheck = Arc<dyn Fn(&str, &Value) -> Option<String> + Send + Sync>;
@@ -121,7 +138,17 @@ impl Agent {
         self.outputs = Some(OutputSpec {
             schema,
             description: "Use this tool to provide results of the analysis.".into(),
+            validator: None,
         });
+        self
+    }
+
+    /// Adds a validator to the outputs declared by [`Agent::with_outputs`] (which must come first;
+    /// without outputs there is nothing to validate and this does nothing).
+    pub fn with_output_validator(mut self, validator: OutputValidator) -> Self {
+        if let Some(out) = &mut self.outputs {
+            out.validator = Some(validator);
+        }
         self
     }
 

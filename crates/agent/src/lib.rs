@@ -34,8 +34,8 @@ pub use cache::{CachingModel, is_cache_hit};
 pub use candidates::{Vote, outputs_key};
 pub use consistency::bool_verdict_check;
 pub use definition::{
-    Agent, AgentOutcome, ConsistencyCheck, Disagreement, Limits, OutputSpec, RunContext,
-    SET_RESULTS, TokenBudget,
+    Agent, AgentOutcome, ConsistencyCheck, Disagreement, Limits, OutputSpec, OutputValidator,
+    RunContext, SET_RESULTS, TokenBudget,
 };
 pub use error::AgentError;
 pub use span::{Span, SpanKind, Timestamp};

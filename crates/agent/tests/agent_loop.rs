@@ -557,6 +557,64 @@ async fn schema_invalid_set_results_goes_back_as_a_tool_error() {
 }
 
 #[tokio::test]
+async fn output_validator_rejects_with_a_tool_error_and_its_rewrite_is_kept() {
+    // A harmful verdict needs a detector; a benign one drops it (what a flat schema cannot say).
+    let validator: agent::OutputValidator = Arc::new(|mut v: Value| {
+        if v["Benign"] == json!(true) {
+            v.as_object_mut().unwrap().remove("Detector");
+            return Ok(v);
+        }
+        if v.get("Detector").is_none() {
+            return Err("Detector is required when Benign is false".into());
+        }
+        Ok(v)
+    });
+    let schema = json!({
+        "type": "object",
+        "properties": {"Benign": {"type": "boolean"}, "Detector": {"type": "string"}},
+        "required": ["Benign"],
+        "additionalProperties": false
+    });
+    let agent = |tb| {
+        Agent::new("expert", "You judge KCSAN data races.", REPORT, tb)
+            .with_outputs(schema.clone())
+            .with_output_validator(validator.clone())
+    };
+
+    let (tb, _, _) = toolbox();
+    let model = ScriptedModel::new(vec![
+        calls(&[("set-results", json!({"Benign": false}))]),
+        calls(&[("set-results", json!({"Benign": false, "Detector": "kasan"}))]),
+        text("harmful"),
+    ]);
+    let (ctx, _) = memory_ctx(None);
+    let outcome = agent(tb).run(model.as_ref(), &ctx).await.unwrap();
+    let results = last_results(&model, 1);
+    assert!(results[0].2, "the rejected call is a tool error");
+    let err = results[0].1["error"].as_str().unwrap();
+    assert!(err.contains("Detector is required"), "{err}");
+    assert_eq!(
+        outcome.outputs,
+        Some(json!({"Benign": false, "Detector": "kasan"}))
+    );
+
+    let (tb, _, _) = toolbox();
+    let model = ScriptedModel::new(vec![
+        calls(&[("set-results", json!({"Benign": true, "Detector": "kasan"}))]),
+        text("benign"),
+    ]);
+    let (ctx, _) = memory_ctx(None);
+    let outcome = agent(tb).run(model.as_ref(), &ctx).await.unwrap();
+    assert_eq!(outcome.outputs, Some(json!({"Benign": true})), "rewritten");
+    let results = last_results(&model, 1);
+    assert_eq!(
+        results[0].1,
+        json!({"Benign": true}),
+        "the model sees the kept values"
+    );
+}
+
+#[tokio::test]
 async fn disagreement_between_verdict_and_text_is_reconciled_once_and_recorded() {
     let (tb, _, _) = toolbox();
     let model = ScriptedModel::new(vec![

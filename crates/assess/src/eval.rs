@@ -52,6 +52,10 @@ pub struct Outcome {
     pub confidence: f64,
     pub tokens: u64,
     pub millis: u64,
+    /// Approximate cost of the report's LLM calls in US dollars, when the model's price is
+    /// known ([`crate::pricing`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Names of the rules that fired (static expert).
@@ -79,6 +83,9 @@ pub struct Metrics {
     pub confident_correct: usize,
     pub tokens_per_report: f64,
     pub millis_per_report: f64,
+    /// Mean approximate cost over the reports that have one; `None` when none has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd_per_report: Option<f64>,
 }
 
 fn ratio(a: usize, b: usize) -> f64 {
@@ -123,6 +130,10 @@ impl Metrics {
             m.millis_per_report =
                 outcomes.iter().map(|o| o.millis as f64).sum::<f64>() / m.total as f64;
         }
+        let costs: Vec<f64> = outcomes.iter().filter_map(|o| o.cost_usd).collect();
+        if !costs.is_empty() {
+            m.cost_usd_per_report = Some(costs.iter().sum::<f64>() / costs.len() as f64);
+        }
         m
     }
 }
@@ -158,6 +169,7 @@ mod tests {
             confidence: 0.9,
             tokens: 0,
             millis: 10,
+            cost_usd: None,
             error: None,
             rules: vec![],
             features: None,
@@ -184,5 +196,19 @@ mod tests {
         assert!((m.benign_recall - 2.0 / 3.0).abs() < 1e-9);
         assert!((m.harmful_precision - 0.5).abs() < 1e-9);
         assert!((m.harmful_recall - 0.5).abs() < 1e-9);
+        assert_eq!(m.cost_usd_per_report, None, "no report has a price");
+    }
+
+    #[test]
+    fn cost_per_report_averages_the_priced_reports_only() {
+        let mut outs = vec![
+            outcome(Label::Benign, Some(Label::Benign)),
+            outcome(Label::Benign, Some(Label::Benign)),
+            outcome(Label::Harmful, None),
+        ];
+        outs[0].cost_usd = Some(0.02);
+        outs[1].cost_usd = Some(0.04);
+        let m = Metrics::compute(&outs);
+        assert!((m.cost_usd_per_report.unwrap() - 0.03).abs() < 1e-12);
     }
 }

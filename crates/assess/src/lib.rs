@@ -9,7 +9,8 @@
 //! - [`expert`]: the [`expert::Assessment`] every expert returns; [`static_expert`] is the
 //!   deterministic rule-based expert; [`llm_expert`] holds the LLM expert's instruction.
 //! - [`source`]: path-safe reading of the kernel tree for the static expert.
-//! - [`eval`]: metadata cutting and metrics for labelled reports.
+//! - [`eval`]: metadata cutting and metrics for labelled reports; [`pricing`]: approximate
+//!   list prices of a few hosted models, for the LLM expert's cost per report.
 //!
 //! Spans are recorded through the workspace's one trajectory model, [`agent::Trajectory`].
 pub mod build;
@@ -21,5 +22,6 @@ pub mod expert;
 pub mod flow;
 pub mod kcsan;
 pub mod llm_expert;
+pub mod pricing;
 pub mod source;
 pub mod static_expert;

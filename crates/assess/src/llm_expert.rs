@@ -1,8 +1,10 @@
 //! The LLM expert: our instruction, the report as prompt, the code tools, and a typed
-//! `set-results {Benign, Confident}`, run through the agent crate's tool-calling loop.
+//! `set-results {Benign, Confident, FailureDetectableBy, Consequence}`, run through the agent
+//! crate's tool-calling loop.
 //!
 //! [`LlmExpert`] renders the parsed report back to KCSAN's text form (so nothing but the report,
-//! in particular no label metadata, reaches the model), runs [`agent::Agent::run`] on a private
+//! in particular no label metadata, reaches the model), adds the static expert's facts about the
+//! tree as a starting point ([`crate::static_expert::starting_point`]), runs [`agent::Agent::run`] on a private
 //! single-threaded tokio runtime (the flow engine is synchronous), and maps the outcome onto the
 //! shared [`Assessment`]. The instruction ([`INSTRUCTION`]) is written in our own words from the
 //! benign/harmful taxonomy.
@@ -10,9 +12,10 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::expert::{Assessment, Expert, ExpertError};
+use crate::expert::{Assessment, Expert, ExpertError, FailureDetectableBy};
+use crate::source::SourceTree;
 
 /// The system instruction for the LLM expert.
 pub const INSTRUCTION: &str = include_str!("llm_instruction.md");
@@ -20,6 +23,11 @@ pub const INSTRUCTION: &str = include_str!("llm_instruction.md");
 /// The first user message: the report, nothing else.
 pub fn prompt(report_text: &str) -> String {
     format!("The data race report is:\n\n{report_text}\n")
+}
+
+/// The first user message with the static expert's facts after the report.
+pub fn prompt_with_starting_point(report_text: &str, starting_point: &str) -> String {
+    format!("{}\n{starting_point}", prompt(report_text))
 }
 
 /// KCSAN's text form of a parsed report (title, both stacks, value change).
@@ -72,17 +80,52 @@ pub fn render_report(r: &report::Report) -> String {
     out
 }
 
-/// The `set-results` schema: what the model must decide.
+/// The `set-results` schema: what the model must decide. `FailureDetectableBy` carries the
+/// reference flow's name and values; a harmful verdict must give it ([`check_outputs`]).
 pub fn outputs_schema() -> serde_json::Value {
+    let detectors: Vec<&str> = FailureDetectableBy::ALL
+        .iter()
+        .map(|d| d.as_str())
+        .collect();
     json!({
         "type": "object",
         "properties": {
             "Benign": {"type": "boolean", "description": "If the data race is benign (needs at most an annotation) or not."},
-            "Confident": {"type": "boolean", "description": "False when the code you could read does not settle the question."}
+            "Confident": {"type": "boolean", "description": "False when the code you could read does not settle the question."},
+            "FailureDetectableBy": {
+                "type": "string",
+                "enum": detectors,
+                "description": "Required when Benign is false: which detector would catch the failure the race leads to. kasan: use-after-free or out-of-bounds access; kmsan: use of uninitialised memory; any: a crash, BUG or WARN on any kernel; user: only user space sees a wrong result; none: nothing notices."
+            },
+            "Consequence": {"type": "string", "description": "When Benign is false: what breaks, in one sentence (use-after-free, lost update, torn value, wrong branch, ...)."}
         },
         "required": ["Benign", "Confident"],
         "additionalProperties": false
     })
+}
+
+/// What a flat schema cannot say: a harmful verdict names its detector, and a benign one has
+/// neither detector nor consequence (dropped, as the reference flow clears them).
+pub fn check_outputs(mut outputs: Value) -> Result<Value, String> {
+    let Some(fields) = outputs.as_object_mut() else {
+        return Ok(outputs);
+    };
+    if fields.get("Benign") == Some(&Value::Bool(true)) {
+        fields.remove("FailureDetectableBy");
+        fields.remove("Consequence");
+        return Ok(outputs);
+    }
+    if !fields.contains_key("FailureDetectableBy") {
+        let allowed: Vec<&str> = FailureDetectableBy::ALL
+            .iter()
+            .map(|d| d.as_str())
+            .collect();
+        return Err(format!(
+            "FailureDetectableBy is required when Benign is false: one of {}",
+            allowed.join(", ")
+        ));
+    }
+    Ok(outputs)
 }
 
 /// Runs the agent loop over the code tools of one kernel tree.
@@ -92,6 +135,9 @@ pub struct LlmExpert {
     /// Where the agent's spans go and at which depth: the flow hands out a context nested under
     /// its `expert` action span, so agent, LLM and tool spans land in the flow's trajectory.
     pub context: agent::RunContext,
+    /// The tree the static expert reads for the starting point of the first message; `None`
+    /// sends the report alone.
+    pub tree: Option<Arc<SourceTree>>,
 }
 
 impl Expert for LlmExpert {
@@ -103,14 +149,18 @@ impl Expert for LlmExpert {
         if report.accesses.is_empty() {
             return Err(ExpertError::NoAccess);
         }
-        let agent = agent::Agent::new(
-            "expert",
-            INSTRUCTION,
-            prompt(&render_report(report)),
-            self.tools.clone(),
-        )
-        .with_outputs(outputs_schema())
-        .with_consistency_check(agent::bool_verdict_check("Benign", "BENIGN", "HARMFUL"));
+        let report_text = render_report(report);
+        let first_message = match &self.tree {
+            Some(tree) => prompt_with_starting_point(
+                &report_text,
+                &crate::static_expert::starting_point::render(tree, report, Some(&self.tools)),
+            ),
+            None => prompt(&report_text),
+        };
+        let agent = agent::Agent::new("expert", INSTRUCTION, first_message, self.tools.clone())
+            .with_outputs(outputs_schema())
+            .with_output_validator(Arc::new(check_outputs))
+            .with_consistency_check(agent::bool_verdict_check("Benign", "BENIGN", "HARMFUL"));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -123,6 +173,17 @@ impl Expert for LlmExpert {
             .as_bool()
             .ok_or_else(|| ExpertError::Failed("the model gave no Benign verdict".into()))?;
         let confident = outputs["Confident"].as_bool().unwrap_or(false);
+        // The validator dropped both for a benign verdict; `filter` keeps that true even for
+        // outputs that bypassed it (none today).
+        let failure_detectable_by = outputs["FailureDetectableBy"]
+            .as_str()
+            .and_then(FailureDetectableBy::parse)
+            .filter(|_| !benign);
+        let consequence = outputs["Consequence"]
+            .as_str()
+            .map(str::trim)
+            .filter(|c| !benign && !c.is_empty())
+            .map(str::to_string);
         // The model's own flag is all we have; keep the number modest, as it is self-reported.
         let confidence = if confident { 0.8 } else { 0.6 };
         let tokens = outcome.usage.input_tokens
@@ -143,6 +204,8 @@ impl Expert for LlmExpert {
             }),
             expert: self.name(),
             tokens,
+            failure_detectable_by,
+            consequence,
         })
     }
 }
@@ -185,5 +248,38 @@ value changed: 0x0000000000000001 -> 0x0000000000000002\n";
         }
         let schema = outputs_schema();
         assert_eq!(schema["required"], json!(["Benign", "Confident"]));
+        assert_eq!(
+            schema["properties"]["FailureDetectableBy"]["enum"],
+            json!(["kasan", "kmsan", "any", "user", "none"])
+        );
+        assert!(INSTRUCTION.contains("FailureDetectableBy"));
+        assert!(INSTRUCTION.contains("Starting point"));
+    }
+
+    #[test]
+    fn harmful_outputs_need_a_detector_benign_ones_drop_it() {
+        let err = check_outputs(json!({"Benign": false, "Confident": true})).unwrap_err();
+        assert!(
+            err.contains("FailureDetectableBy is required") && err.contains("kasan, kmsan"),
+            "{err}"
+        );
+        let harmful = json!({"Benign": false, "Confident": true, "FailureDetectableBy": "kasan",
+                             "Consequence": "The freed socket is used."});
+        assert_eq!(check_outputs(harmful.clone()).unwrap(), harmful);
+        assert_eq!(
+            check_outputs(json!({"Benign": true, "Confident": true,
+                                 "FailureDetectableBy": "any", "Consequence": "x"}))
+            .unwrap(),
+            json!({"Benign": true, "Confident": true})
+        );
+        // The schema rejects values outside the reference's list before the validator runs.
+        let schema = outputs_schema();
+        assert!(
+            agent::schema::validate(
+                &schema,
+                &json!({"Benign": false, "Confident": true, "FailureDetectableBy": "ubsan"})
+            )
+            .is_err()
+        );
     }
 }

@@ -313,6 +313,10 @@ impl Index {
     pub fn arch(&self) -> &str {
         &self.arch
     }
+    /// The directory under `arch/` that is this architecture's (`x86_64` → `x86`).
+    pub fn arch_dir(&self) -> &str {
+        &self.arch_dir
+    }
     pub fn has_config(&self) -> bool {
         self.has_config
     }

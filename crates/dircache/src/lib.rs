@@ -32,6 +32,21 @@ const DATA: &str = "data";
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// The cache root racejudge uses, from an environment lookup the caller supplies (this crate
+/// reads no environment itself): `$RACEJUDGE_CACHE_DIR`, else `$XDG_CACHE_HOME/racejudge`, else
+/// `$HOME/.cache/racejudge`; an empty variable counts as unset, as in
+/// scripts/fetch-kernel-source.sh. One rule for the CLI and the tests.
+pub fn default_root(var: impl Fn(&str) -> Option<String>) -> PathBuf {
+    let env = |key: &str| var(key).filter(|v| !v.is_empty());
+    if let Some(dir) = env("RACEJUDGE_CACHE_DIR") {
+        return dir.into();
+    }
+    if let Some(xdg) = env("XDG_CACHE_HOME") {
+        return Path::new(&xdg).join("racejudge");
+    }
+    Path::new(&env("HOME").unwrap_or_else(|| ".".into())).join(".cache/racejudge")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
     #[error("cache I/O on {path}: {source}")]

@@ -164,7 +164,9 @@ impl AssessTool {
                 "Explanation": {"type": "string", "description": "Markdown; quotes the source lines the verdict rests on."},
                 "Evidence": {"type": "object", "description": "The facts gathered and the rules that fired, for checking the verdict."},
                 "Expert": {"type": "string", "description": "Which expert answered (static, or llm:<model>)."},
-                "Tokens": {"type": "integer", "description": "LLM tokens spent (0 for the static expert)."}
+                "Tokens": {"type": "integer", "description": "LLM tokens spent (0 for the static expert)."},
+                "FailureDetectableBy": {"type": "string", "enum": ["kasan", "kmsan", "any", "user", "none"], "description": "Harmful verdicts only: the detector that would catch the failure the race leads to."},
+                "Consequence": {"type": "string", "description": "Harmful verdicts only: what breaks, in one sentence."}
             },
             "required": ["Title", "Verdict", "Benign", "Confident", "Confidence", "Explanation", "Evidence", "Expert"]
         })
@@ -358,6 +360,16 @@ CPU: 0 PID: 11113 Comm: syz-executor.3 Not tainted 5.4.0-rc3+ #0
         let confidence = out["Confidence"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&confidence), "{confidence}");
         assert!(!out["Explanation"].as_str().unwrap().is_empty());
+        // What a harmful race breaks, with the values the schema declares; nothing when benign.
+        match out.get("FailureDetectableBy") {
+            Some(d) => {
+                assert!(!benign);
+                let allowed = &schema["properties"]["FailureDetectableBy"]["enum"];
+                assert!(allowed.as_array().unwrap().contains(d), "{d}");
+                assert!(out["Consequence"].is_string());
+            }
+            None => assert!(benign, "a harmful verdict names its detector: {out}"),
+        }
     }
 
     #[test]

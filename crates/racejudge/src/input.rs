@@ -35,7 +35,7 @@ pub fn read(path: Option<&Path>) -> anyhow::Result<(String, Vec<u8>)> {
                 .bad_input()?;
             if file.metadata().is_ok_and(|m| m.is_dir()) {
                 return Err(exit::bad_input(format!(
-                    "{} is a directory, not a report file",
+                    "cannot read {}: it is a directory, not a report file",
                     p.display()
                 )));
             }

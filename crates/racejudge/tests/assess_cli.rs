@@ -68,6 +68,7 @@ fn static_expert_on_example_reports_cites_the_tree() {
         let explanation = a["Explanation"].as_str().unwrap();
         assert!(explanation.contains("## Race summary"), "{explanation}");
         assert!(explanation.contains("## Final classification"));
+        assert_what_it_breaks(a);
         // Every located access is quoted from the tree: the quoted line must really be there.
         for access in a["Evidence"]["facts"]["accesses"].as_array().unwrap() {
             let loc = &access["location"];
@@ -365,29 +366,9 @@ fn llm_expert_without_api_key_exits_3_naming_the_variable() {
 fn llm_expert_trajectory_is_one_tree_from_flow_to_tool_calls() {
     use fakellm::{FakeServer, openai};
     // A tiny kernel tree; the index over it is built into the temporary cache.
-    let tree = tempfile::tempdir().unwrap();
-    std::fs::write(tree.path().join("Makefile"), "all:\n").unwrap();
-    std::fs::create_dir_all(tree.path().join("kernel")).unwrap();
-    std::fs::write(
-        tree.path().join("kernel/stats.c"),
-        "struct s { unsigned long hits; };\n\nvoid bump(struct s *p)\n{\n\tp->hits++;\n}\n\nunsigned long peek(struct s *p)\n{\n\treturn p->hits;\n}\n",
-    )
-    .unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let report = work.path().join("r.txt");
-    std::fs::write(
-        &report,
-        "BUG: KCSAN: data-race in bump / peek\n\n\
-write to 0xffff888100000000 of 8 bytes by task 1 on cpu 0:\n bump+0x10/0x20 kernel/stats.c:5\n\n\
-read to 0xffff888100000000 of 8 bytes by task 2 on cpu 1:\n peek+0x8/0x10 kernel/stats.c:10\n",
-    )
-    .unwrap();
+    let (tree, work, report) = tiny_tree_and_report();
     // The server runs on its own runtime while the binary talks to it over 127.0.0.1.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = server_runtime();
     let server = rt.block_on(FakeServer::start(vec![
         openai::calls_reply(
             None,
@@ -565,6 +546,86 @@ read to 0xffffffff81000000 of 4 bytes by task 2 on cpu 1:\n peek+0x8/0x10 kernel
         entries("index").len(),
         0,
         "indexes beyond the limit are evicted"
+    );
+}
+
+/// A harmful verdict names its detector (one of the reference's values) and its consequence; a
+/// benign one has neither.
+fn assert_what_it_breaks(a: &serde_json::Value) {
+    if a["Benign"] == true {
+        assert!(a.get("FailureDetectableBy").is_none(), "{a}");
+        assert!(a.get("Consequence").is_none(), "{a}");
+    } else {
+        let d = a["FailureDetectableBy"].as_str().unwrap();
+        assert!(
+            ["kasan", "kmsan", "any", "user", "none"].contains(&d),
+            "{d}"
+        );
+        assert!(!a["Consequence"].as_str().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn static_expert_json_says_what_a_harmful_race_breaks() {
+    let (tree, work, report) = tiny_tree_and_report();
+    let a = assess_json(&report, tree.path(), &work.path().join("cache"));
+    assert_what_it_breaks(&a);
+    if a["Benign"] == false {
+        assert_eq!(
+            a["Evidence"]["consequence"]["detectable_by"],
+            a["FailureDetectableBy"]
+        );
+    }
+}
+
+/// The LLM expert through the CLI: the static facts open its first message, and `--json` carries
+/// the detector and consequence it gave in set-results.
+#[test]
+fn llm_expert_gets_the_static_evidence_and_reports_the_detector() {
+    use fakellm::{FakeServer, openai};
+    let (tree, work, report) = tiny_tree_and_report();
+    let rt = server_runtime();
+    let server = rt.block_on(FakeServer::start(vec![
+        openai::calls_reply(
+            None,
+            vec![openai::tool_call(
+                "call_1",
+                "set-results",
+                r#"{"Benign":false,"Confident":true,"FailureDetectableBy":"none","Consequence":"Lost update: two increments of hits overwrite each other."}"#,
+            )],
+        ),
+        openai::text_reply("## Final classification: **HARMFUL**\n"),
+    ]));
+    let out = racejudge()
+        .env("RACEJUDGE_CACHE_DIR", work.path().join("cache"))
+        .env("OPENAI_API_KEY", "test-key")
+        .env("OPENAI_BASE_URL", server.base_url(llm::Provider::OpenAi))
+        .arg("assess")
+        .arg(&report)
+        .arg("--kernel")
+        .arg(tree.path())
+        .args([
+            "--expert",
+            "llm",
+            "--provider",
+            "openai",
+            "--model",
+            "gpt-test",
+        ])
+        .arg("--json")
+        .output()
+        .unwrap();
+    let a = json_ok(&out);
+    assert_eq!(a["Benign"], false);
+    assert_eq!(a["FailureDetectableBy"], "none");
+    assert_eq!(
+        a["Consequence"],
+        "Lost update: two increments of hits overwrite each other."
+    );
+    let first = serde_json::to_string(&server.requests()[0].body).unwrap();
+    assert!(
+        first.contains("Starting point") && first.contains("kernel/stats.c:5"),
+        "the static facts open the first message: {first}"
     );
 }
 

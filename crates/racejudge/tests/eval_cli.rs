@@ -138,3 +138,64 @@ fn eval_on_dev_set_runs_every_report() {
     assert!(ci[0].as_f64().unwrap() <= accuracy && accuracy <= ci[1].as_f64().unwrap());
     assert!(cv["ece"].as_f64().unwrap() >= 0.0);
 }
+
+/// `eval --expert llm` against a local OpenAI-compatible server: tokens, time and, for a model
+/// with a list price, an approximate cost per report; an unpriced model gets no cost.
+#[test]
+fn eval_llm_reports_tokens_time_and_cost_per_report() {
+    use fakellm::{FakeServer, openai};
+    let tree = tempfile::tempdir().unwrap();
+    write_labelled(tree.path());
+    let labelled = tempfile::tempdir().unwrap();
+    std::fs::write(
+        labelled.path().join("a-benign.txt"),
+        format!("{REPORT}LABEL: benign\n"),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    for (model, priced) in [("gpt-4o-mini", true), ("gpt-test", false)] {
+        let server = rt.block_on(FakeServer::start(vec![
+            openai::calls_reply(
+                None,
+                vec![openai::tool_call(
+                    "call_1",
+                    "set-results",
+                    r#"{"Benign":true,"Confident":true}"#,
+                )],
+            ),
+            openai::text_reply("## Final classification: **BENIGN**\n"),
+        ]));
+        let out = racejudge()
+            .env("RACEJUDGE_CACHE_DIR", labelled.path().join(".cache"))
+            .env("OPENAI_API_KEY", "test-key")
+            .env("OPENAI_BASE_URL", server.base_url(llm::Provider::OpenAi))
+            .arg("eval")
+            .arg(labelled.path())
+            .arg("--kernel")
+            .arg(tree.path())
+            .args(["--expert", "llm", "--provider", "openai", "--model", model])
+            .arg("--json")
+            .output()
+            .unwrap();
+        let doc = json_ok(&out);
+        let r = &doc["reports"][0];
+        assert_eq!(r["predicted"], "benign", "{doc}");
+        assert!(r["tokens"].as_u64().unwrap() > 0);
+        assert!(r["millis"].is_u64());
+        let m = &doc["metrics"];
+        assert!(m["tokens_per_report"].as_f64().unwrap() > 0.0);
+        if priced {
+            // Two turns of the fake's fixed usage at gpt-4o-mini's list price: well under a cent.
+            let cost = r["cost_usd"].as_f64().unwrap();
+            assert!(cost > 0.0 && cost < 0.01, "{cost}");
+            assert_eq!(m["cost_usd_per_report"].as_f64().unwrap(), cost);
+        } else {
+            assert!(r.get("cost_usd").is_none(), "{r}");
+            assert!(m.get("cost_usd_per_report").is_none(), "{m}");
+        }
+    }
+}

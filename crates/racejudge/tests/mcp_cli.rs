@@ -19,6 +19,8 @@ use tempfile::TempDir;
 
 use crate::util;
 
+/// The same scenario through the MCP Inspector's CLI.
+mod inspector;
 /// The same scenario through the official MCP Python SDK.
 mod sdk;
 
@@ -404,6 +406,25 @@ struct StdioClient {
 }
 
 impl StdioClient {
+    /// A client on the child's stdin/stdout (both taken from it).
+    fn attach(child: &mut Child, patience: Duration) -> Self {
+        StdioClient {
+            stdin: child.stdin.take().expect("stdin"),
+            stdout: line_channel(child.stdout.take().expect("stdout")),
+            seen: Vec::new(),
+            patience,
+        }
+    }
+
+    /// `initialize` with id 1; returns the answer.
+    fn initialize(&mut self) -> Value {
+        self.request(
+            1,
+            "initialize",
+            json!({"protocolVersion": PROTOCOL, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}),
+        )
+    }
+
     fn send(&mut self, message: &Value) {
         writeln!(self.stdin, "{message}").expect("write to server stdin");
         self.stdin.flush().expect("flush");
@@ -458,12 +479,7 @@ fn stdio_serves_every_tool_and_stops_at_stdin_eof() {
     let fx = fixture();
     let mut child = spawn_mcp(&fx, &[]);
     let stderr = line_channel(child.stderr.take().expect("stderr"));
-    let mut client = StdioClient {
-        stdin: child.stdin.take().expect("stdin"),
-        stdout: line_channel(child.stdout.take().expect("stdout")),
-        seen: Vec::new(),
-        patience: HANG_GUARD,
-    };
+    let mut client = StdioClient::attach(&mut child, HANG_GUARD);
 
     exercise(&mut client, &fx.tree);
 
@@ -501,17 +517,8 @@ fn stdio_stops_cleanly_on_ctrl_c() {
     let fx = fixture();
     let mut child = spawn_mcp(&fx, &[]);
     let stderr = line_channel(child.stderr.take().expect("stderr"));
-    let mut client = StdioClient {
-        stdin: child.stdin.take().expect("stdin"),
-        stdout: line_channel(child.stdout.take().expect("stdout")),
-        seen: Vec::new(),
-        patience: HANG_GUARD,
-    };
-    let init = client.request(
-        1,
-        "initialize",
-        json!({"protocolVersion": PROTOCOL, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}),
-    );
+    let mut client = StdioClient::attach(&mut child, HANG_GUARD);
+    let init = client.initialize();
     assert!(init["result"].is_object(), "{init}");
     interrupt(&child);
     let status = wait_exit(&mut child);
@@ -530,17 +537,8 @@ fn stdio_answers_malformed_and_oversized_messages() {
     let fx = fixture();
     let mut child = spawn_mcp(&fx, &[]);
     let _stderr = line_channel(child.stderr.take().expect("stderr"));
-    let mut client = StdioClient {
-        stdin: child.stdin.take().expect("stdin"),
-        stdout: line_channel(child.stdout.take().expect("stdout")),
-        seen: Vec::new(),
-        patience: HANG_GUARD,
-    };
-    let init = client.request(
-        1,
-        "initialize",
-        json!({"protocolVersion": PROTOCOL, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}),
-    );
+    let mut client = StdioClient::attach(&mut child, HANG_GUARD);
+    let init = client.initialize();
     assert!(init["result"].is_object(), "{init}");
     client.notify("notifications/initialized", json!({}));
 
@@ -632,18 +630,9 @@ fn real_tree_serves_definitions_and_keeps_paths_inside() {
             .spawn()
             .expect("spawn racejudge mcp"),
     );
-    let mut client = StdioClient {
-        stdin: child.stdin.take().expect("stdin"),
-        stdout: line_channel(child.stdout.take().expect("stdout")),
-        seen: Vec::new(),
-        // The first call waits for the index; a cold build in a debug binary is slow.
-        patience: Duration::from_secs(1800),
-    };
-    let init = client.request(
-        1,
-        "initialize",
-        json!({"protocolVersion": PROTOCOL, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}),
-    );
+    // The first call waits for the index; a cold build in a debug binary is slow.
+    let mut client = StdioClient::attach(&mut child, Duration::from_secs(1800));
+    let init = client.initialize();
     assert_eq!(init["result"]["serverInfo"]["name"], "racejudge", "{init}");
     client.notify("notifications/initialized", json!({}));
 

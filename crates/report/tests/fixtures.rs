@@ -342,3 +342,49 @@ fn a_report_quoted_without_its_title_line_still_yields_its_accesses() {
     // Prose with no access header is still "no report".
     assert!(report::parse("just some text\n").reports.is_empty());
 }
+
+#[test]
+fn wrapped_lock_lines_are_rejoined_and_a_lock_count_that_disagrees_is_said() {
+    // An 80-column mailer cut the held-lock lines, once inside `->`.
+    let wrapped = "[ 1.0][T1] BUG: KCSAN: data-race in a / b\n\
+[ 1.0][T1] \n\
+[ 1.0][T1] write to 0xffff888100000000 of 8 bytes by task 1 on cpu 0:\n\
+[ 1.0][T1]  a+0x1/0x2\n\
+[ 1.0][T1] \n\
+[ 1.0][T1] read to 0xffff888100000000 of 8 bytes by task 2 on cpu 1:\n\
+[ 1.0][T1]  b+0x1/0x2\n\
+[ 1.0][T1] \n\
+[ 1.0][T1] 2 locks held by t/2:\n\
+[ 1.0][T1]  #0: ffff99f9db4c0348 (&sb->s_type-\n\
+>i_mutex_key#15){+.+.}, at: ext4_buffered_write_iter+0x65/0x210\n\
+[ 1.0][T1]  #1: ffff99f5e7dfcf58 (jbd2_handle){++++}, at:\n\
+start_this_handle+0x1c1/0x9d0\n";
+    let out = report::parse(wrapped);
+    let r = &out.reports[0];
+    let verbose = r.accesses[1].verbose.as_ref().unwrap();
+    assert_eq!(verbose.locks_held, Some(2));
+    assert_eq!(verbose.locks.len(), 2, "{:?}", verbose.locks);
+    assert!(
+        verbose.locks[0].contains("(&sb->s_type->i_mutex_key#15)"),
+        "{:?}",
+        verbose.locks
+    );
+    assert!(verbose.locks[1].ends_with("start_this_handle+0x1c1/0x9d0"));
+    assert!(
+        !r.warnings
+            .iter()
+            .any(|w| w.message.contains("locks held but"))
+    );
+
+    // One lock line lost: the stated count no longer matches, and the parser says so.
+    let lost = wrapped.replace("[ 1.0][T1]  #1: ffff99f5e7dfcf58 (jbd2_handle){++++}, at:\nstart_this_handle+0x1c1/0x9d0\n", "");
+    let out = report::parse(&lost);
+    assert!(
+        out.reports[0]
+            .warnings
+            .iter()
+            .any(|w| w.message == "access 2 says 2 locks held but 1 lock lines were read"),
+        "{:?}",
+        out.reports[0].warnings
+    );
+}

@@ -19,20 +19,7 @@ const TREE: &str = "kernels/linux-source-6.12";
 /// `$RACEJUDGE_CACHE_DIR`, else `$XDG_CACHE_HOME/racejudge`, else `~/.cache/racejudge`
 /// (an empty variable counts as unset, as in the script).
 pub fn cache_root() -> PathBuf {
-    cache_root_from(|key| std::env::var(key).ok())
-}
-
-/// [`cache_root`] over any environment, so the rules are testable without mutating the
-/// process environment (which other tests read concurrently).
-fn cache_root_from(var: impl Fn(&str) -> Option<String>) -> PathBuf {
-    let env = |key: &str| var(key).filter(|v| !v.is_empty());
-    if let Some(dir) = env("RACEJUDGE_CACHE_DIR") {
-        return dir.into();
-    }
-    if let Some(xdg) = env("XDG_CACHE_HOME") {
-        return Path::new(&xdg).join("racejudge");
-    }
-    Path::new(&env("HOME").unwrap_or_else(|| ".".into())).join(".cache/racejudge")
+    dircache::default_root(|key| std::env::var(key).ok())
 }
 
 /// Where the kernel tree is expected, whether or not it is there.
@@ -138,7 +125,7 @@ mod tests {
     use super::*;
 
     fn root(vars: &[(&str, &str)]) -> PathBuf {
-        cache_root_from(|key| {
+        dircache::default_root(|key| {
             vars.iter()
                 .find(|(k, _)| *k == key)
                 .map(|(_, v)| v.to_string())

@@ -5,6 +5,7 @@
 //! - [`declared_deps`] / [`manifest_deps`]: ARCHITECTURE.md's `(deps: …)` line of each crate names
 //!   exactly the workspace crates its manifest depends on.
 //! - [`unsafe_sites`]: `unsafe` appears only in the files [`UNSAFE_ALLOWED`] names.
+//! - [`dep_is_used`]: every `[dependencies]` entry is used by the crate's code.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -81,6 +82,50 @@ pub fn manifest_deps(manifest: &str, workspace_crates: &BTreeSet<String>) -> BTr
     out
 }
 
+/// Every `[dependencies]` entry of a manifest (crate names as written, `-` kept).
+pub fn all_manifest_deps(manifest: &str) -> Vec<String> {
+    let mut in_deps = false;
+    let mut out = Vec::new();
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_deps = line == "[dependencies]";
+            continue;
+        }
+        if in_deps && !line.is_empty() && !line.starts_with('#') {
+            let name = line
+                .split(['=', '.', ' '])
+                .next()
+                .unwrap_or_default()
+                .trim();
+            if !name.is_empty() {
+                out.push(name.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Whether Rust `sources` mention crate `dep` (as `dep::`, `use dep`, or a `dep!` macro).
+pub fn dep_is_used(dep: &str, sources: &str) -> bool {
+    let ident = dep.replace('-', "_");
+    [
+        format!("{ident}::"),
+        format!("use {ident}"),
+        format!("{ident}!"),
+    ]
+    .iter()
+    .any(|needle| {
+        sources.match_indices(needle.as_str()).any(|(at, _)| {
+            // Not the tail of a longer name (`grep_regex::` is not `regex::`).
+            !sources[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_')
+        })
+    })
+}
+
 /// 1-based lines of `source` that use `unsafe` in code (not in comments or strings).
 pub fn unsafe_sites(source: &str) -> Vec<usize> {
     source
@@ -137,6 +182,19 @@ mod tests {
     fn unsafe_in_code_is_found_and_in_comments_or_strings_is_not() {
         let src = "fn a() {}\n// unsafe is discussed here\nlet s = \"unsafe\";\nlet x = unsafe { f() };\nunsafe impl Send for X {}\n";
         assert_eq!(unsafe_sites(src), vec![4, 5]);
+    }
+
+    #[test]
+    fn an_unused_dependency_is_found() {
+        let manifest = "[dependencies]\nregex.workspace = true\ngrep-regex = \"0.1\"\n[dev-dependencies]\nx = 1\n";
+        assert_eq!(all_manifest_deps(manifest), ["regex", "grep-regex"]);
+        let src = "use grep_regex::RegexMatcherBuilder;\n";
+        assert!(dep_is_used("grep-regex", src));
+        assert!(
+            !dep_is_used("regex", src),
+            "grep_regex:: is not a use of regex"
+        );
+        assert!(dep_is_used("serde_json", "let v = serde_json::json!({});"));
     }
 
     #[test]

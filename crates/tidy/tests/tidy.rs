@@ -103,3 +103,27 @@ fn every_crate_takes_the_workspace_lints() {
         "crates without `[lints] workspace = true`: {missing:?}"
     );
 }
+
+#[test]
+fn no_unused_dependencies() {
+    let mut problems = Vec::new();
+    for name in crate_names() {
+        let dir = root().join("crates").join(&name);
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        let mut files = Vec::new();
+        for sub in ["src", "tests", "benches", "examples"] {
+            rust_files(&dir.join(sub), &mut files);
+        }
+        let sources: String = files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n");
+        for dep in tidy::all_manifest_deps(&manifest) {
+            if !tidy::dep_is_used(&dep, &sources) {
+                problems.push(format!("crates/{name}: dependency {dep} is not used"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

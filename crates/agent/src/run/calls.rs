@@ -62,10 +62,16 @@ impl Run<'_> {
             if call.name == SET_RESULTS
                 && let Some(spec) = &self.agent.outputs
             {
-                let result = match crate::schema::validate(&spec.schema, &call.args) {
-                    Ok(()) => {
-                        self.outputs = Some(call.args.clone());
-                        Ok(call.args.clone())
+                let checked = crate::schema::validate(&spec.schema, &call.args).and_then(|()| {
+                    match &spec.validator {
+                        Some(validate) => validate(call.args.clone()),
+                        None => Ok(call.args.clone()),
+                    }
+                });
+                let result = match checked {
+                    Ok(outputs) => {
+                        self.outputs = Some(outputs.clone());
+                        Ok(outputs)
                     }
                     Err(e) => Err(format!("bad arguments for {SET_RESULTS}: {e}")),
                 };

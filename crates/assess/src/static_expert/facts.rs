@@ -377,9 +377,29 @@ fn is_enumerator_or_macro(index: &codeindex::Index, name: &str) -> bool {
     })
 }
 
-/// Whether `field` is declared as a pointer: the base variable before `->field` on a located
-/// line is declared `struct R *base` in its function, and `R::field` is looked up in the index.
+/// Whether `field` is declared as a pointer, per its declaration ([`field_declaration`]).
 fn declared_pointer(tree: &SourceTree, accesses: &[AccessFacts], field: &str) -> Option<bool> {
+    field_declaration(tree, accesses, field).map(|d| text::declares_pointer(&d.decl, field))
+}
+
+/// Where the racing member is declared: the record it belongs to and its declaration text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldDecl {
+    /// The struct or union (without the `struct` keyword).
+    pub record: String,
+    pub file: String,
+    pub line: u32,
+    /// The declaration, joined onto one line when it spans several.
+    pub decl: String,
+}
+
+/// The declaration of `field`: the base variable before `->field` on a located line is declared
+/// `struct R *base` in its function, and `R::field` is looked up in the index.
+pub fn field_declaration(
+    tree: &SourceTree,
+    accesses: &[AccessFacts],
+    field: &str,
+) -> Option<FieldDecl> {
     let index = tree.index()?;
     for a in accesses {
         let Some(loc) = &a.location else { continue };
@@ -404,9 +424,15 @@ fn declared_pointer(tree: &SourceTree, accesses: &[AccessFacts], field: &str) ->
         };
         let decl: String = (def.start_line..=def.end_line)
             .filter_map(|n| tree.line(&def.file, n))
+            .map(|l| l.trim().to_string())
             .collect::<Vec<_>>()
             .join(" ");
-        return Some(text::declares_pointer(&decl, field));
+        return Some(FieldDecl {
+            record,
+            file: def.file.clone(),
+            line: def.start_line,
+            decl,
+        });
     }
     None
 }

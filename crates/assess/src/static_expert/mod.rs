@@ -10,10 +10,12 @@
 //! Its confidence is honest: it drops when an access could not be located or when the rules
 //! barely tip the balance.
 
+pub mod consequence;
 pub mod facts;
 pub mod locate;
 pub mod model;
 pub mod rules;
+pub mod starting_point;
 pub mod text;
 
 use std::fmt::Write as _;
@@ -74,7 +76,17 @@ impl Expert for StaticExpert {
         // The fitted probability is the confidence: `eval` measures how well it is calibrated.
         let confidence = p_benign.max(1.0 - p_benign);
         let confident = confidence >= model::CONFIDENT_AT && quality.located > 0;
-        let explanation = explain(report, &facts, &fired, benign, score, confidence, weights);
+        let consequence = consequence::derive(&fired, &facts, benign);
+        let explanation = explain(
+            report,
+            &facts,
+            &fired,
+            benign,
+            score,
+            confidence,
+            weights,
+            consequence.as_ref(),
+        );
         let evidence = json!({
             "score": score,
             "intercept": weights.intercept,
@@ -83,6 +95,7 @@ impl Expert for StaticExpert {
             // For evaluation only: the same features plus the later-tree rules.
             "features_with_later_tree": model::features(&fired, quality, true),
             "facts": facts,
+            "consequence": consequence,
             "rule_table": rules::RULES.iter().map(|r| json!({
                 "name": r.name, "detects": r.detects, "direction": r.direction,
                 "weight": weights.weight(&format!("rule:{}", r.name)),
@@ -97,6 +110,8 @@ impl Expert for StaticExpert {
             evidence,
             expert: self.name(),
             tokens: 0,
+            failure_detectable_by: consequence.as_ref().map(|c| c.detectable_by),
+            consequence: consequence.map(|c| c.sentence),
         })
     }
 }
@@ -146,6 +161,7 @@ fn describe_access(out: &mut String, i: usize, a: &AccessFacts) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn explain(
     report: &report::Report,
     f: &RaceFacts,
@@ -154,6 +170,7 @@ fn explain(
     score: f64,
     confidence: f64,
     weights: &model::Weights,
+    consequence: Option<&consequence::Consequence>,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "## Race summary\n");
@@ -242,6 +259,13 @@ fn explain(
                 r.rule, r.weight, r.reason
             );
         }
+    }
+    if let Some(c) = consequence {
+        let _ = writeln!(
+            out,
+            "\n## What it would break\n\n{} Detectable by: `{}`.",
+            c.sentence, c.detectable_by
+        );
     }
     let _ = writeln!(
         out,

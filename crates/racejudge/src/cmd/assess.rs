@@ -210,6 +210,8 @@ pub fn expert_factory(args: &ExpertArgs) -> anyhow::Result<ExpertFactory> {
                     model: model.clone(),
                     tools,
                     context,
+                    // The static facts about this tree open the model's first message.
+                    tree: Some(tree),
                 }) as Box<dyn Expert>)
             }))
         }

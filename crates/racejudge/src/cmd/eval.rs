@@ -102,6 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let millis = started.elapsed().as_millis() as u64;
         let outcome = match result {
             Ok(a) => Outcome {
+                cost_usd: cost_usd(&a),
                 file: name,
                 label,
                 predicted: Some(if a.benign {
@@ -136,6 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 confidence: 0.0,
                 tokens: 0,
                 millis,
+                cost_usd: None,
                 error: Some(e),
                 rules: vec![],
                 features: None,
@@ -144,13 +146,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         if !args.json {
             eprintln!(
-                "{} {}",
+                "{} {}{}",
                 if outcome.predicted == Some(outcome.label) {
                     "ok  "
                 } else {
                     "MISS"
                 },
-                outcome.file
+                outcome.file,
+                spend(&outcome)
             );
         }
         outcomes.push(outcome);
@@ -203,9 +206,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         metrics.confident_correct
     )?;
     outln!(
-        "tokens/report: {:.0}  time/report: {:.0} ms",
+        "tokens/report: {:.0}  time/report: {:.0} ms  cost/report: {}",
         metrics.tokens_per_report,
-        metrics.millis_per_report
+        metrics.millis_per_report,
+        match metrics.cost_usd_per_report {
+            Some(c) => format!("~${c:.4} (approximate list price)"),
+            None if metrics.tokens_per_report > 0.0 => "unknown (no price for this model)".into(),
+            None => "none".into(),
+        }
     )?;
     outln!("\nper report:")?;
     for o in &outcomes {
@@ -220,15 +228,37 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "✗"
         };
         outln!(
-            "{mark} {:<72} truth {:<7} predicted {:<7} conf {:.2} {}",
+            "{mark} {:<72} truth {:<7} predicted {:<7} conf {:.2}{} {}",
             o.file,
             format!("{:?}", o.label).to_lowercase(),
             p,
             o.confidence,
+            spend(o),
             o.error.clone().unwrap_or_else(|| o.rules.join(","))
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Approximate dollars the LLM expert spent on one report, when its model has a list price
+/// (`llm:<model>` experts only; the static expert spends nothing).
+fn cost_usd(a: &assess::expert::Assessment) -> Option<f64> {
+    let model = a.expert.strip_prefix("llm:")?;
+    let price = assess::pricing::price_of(model)?;
+    let usage: llm::Usage = serde_json::from_value(a.evidence["usage"].clone()).ok()?;
+    Some(price.cost(&usage))
+}
+
+/// `  1234 tok 5678 ms ~$0.0012` for a report that spent tokens; empty for the static expert.
+fn spend(o: &Outcome) -> String {
+    if o.tokens == 0 {
+        return String::new();
+    }
+    let mut s = format!("  {} tok {} ms", o.tokens, o.millis);
+    if let Some(c) = o.cost_usd {
+        s.push_str(&format!(" ~${c:.4}"));
+    }
+    s
 }
 
 /// The headline: held-out figures, with intervals, calibration and the constant baseline.

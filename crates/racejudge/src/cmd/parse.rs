@@ -43,24 +43,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "no KCSAN report found in {source}{why}: no line contains \"BUG: KCSAN:\""
         )));
     }
-    let rendered = if args.json {
-        let mut s = serde_json::to_string_pretty(&out).context("rendering JSON")?;
-        s.push('\n');
-        s
+    // The input is no longer needed: free it before the output is built.
+    drop(text);
+    drop(bytes);
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    if args.json {
+        // Streamed: a log of tens of thousands of reports never sits in memory twice.
+        serde_json::to_writer_pretty(&mut stdout, &out).context("writing JSON to stdout")?;
+        stdout.write_all(b"\n").context("writing to stdout")?;
     } else {
-        summary(&out)
-    };
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(rendered.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        // `racejudge parse log | head` closing the pipe early is not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-        other => other
-            .map(|()| ExitCode::SUCCESS)
-            .context("writing to stdout"),
+        stdout
+            .write_all(summary(&out).as_bytes())
+            .context("writing to stdout")?;
     }
+    // `racejudge parse log | head` closing the pipe early is not an error (see crate::out).
+    stdout.flush().context("writing to stdout")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The human summary: per report its title, each access with its first interesting frame and a

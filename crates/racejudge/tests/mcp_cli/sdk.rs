@@ -40,8 +40,9 @@ fn sdk_python(test: &str) -> Option<PathBuf> {
     None
 }
 
-/// The calls every transport makes: each tool's sample call, then path escapes.
-fn calls() -> Vec<Value> {
+/// The calls every transport makes: each tool's sample call, then path escapes (the Inspector's
+/// test makes them too).
+pub(super) fn calls() -> Vec<Value> {
     let tools = [
         "codesearch-dir-index",
         "read-file",

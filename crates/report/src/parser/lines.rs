@@ -38,7 +38,12 @@ pub(crate) fn split(text: &str) -> Vec<Line<'_>> {
         // A lone `\r` (old Mac files, some terminal captures) also ends a line.
         for piece in raw.split('\r') {
             no += 1;
-            let (quote, rest) = strip_quote(piece);
+            // A mailer that wraps C's `->` between `-` and `>` makes the continuation look like
+            // an email quote: after a console line ending in `-`, a leading `>` is text.
+            let (quote, rest) = match out.last() {
+                Some(prev) if splits_arrow(prev, piece) => (prev.quote, piece),
+                _ => strip_quote(piece),
+            };
             let bar_only = rest.trim() == "|";
             let (prefixed, rest) = strip_console_prefix(rest);
             let line = Line {
@@ -52,7 +57,8 @@ pub(crate) fn split(text: &str) -> Vec<Line<'_>> {
             if is_wrapped_continuation(out.last(), &line)
                 && let Some(prev) = out.last_mut()
             {
-                let joined = format!("{} {}", prev.content, line.content.trim());
+                let glue = if prev.content.ends_with('-') { "" } else { " " };
+                let joined = format!("{}{glue}{}", prev.content, line.content.trim());
                 prev.content = Cow::Owned(joined);
                 prev.joined = Some(no);
                 continue;
@@ -61,6 +67,11 @@ pub(crate) fn split(text: &str) -> Vec<Line<'_>> {
         }
     }
     out
+}
+
+/// `piece` continues a `->` that a mailer cut after the `-` of a console line.
+fn splits_arrow(prev: &Line<'_>, piece: &str) -> bool {
+    prev.prefixed && prev.joined.is_none() && prev.content.ends_with('-') && piece.starts_with('>')
 }
 
 /// A mailer wrapped a long console line: the previous line has a console prefix, this one does

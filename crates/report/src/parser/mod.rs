@@ -472,6 +472,21 @@ impl<'l, 'a> ReportParser<'l, 'a> {
             access.reordered_to = frame::parse_frame(rest.trim());
             return access.reordered_to.as_ref().map(|_| Step::Consumed(1));
         }
+        // A mailer wrapped a held-lock line ("#1: ... (&sb->s_type-" / "->i_mutex_key#15){+.+.}, at:"
+        // / "vfs_write+0x21c/0x260"): the rest belongs to that line, not to a stack.
+        if in_verbose
+            && !is_verbose_line(t)
+            && let Some(verbose) = access.verbose.as_mut()
+            && verbose.irq_trace.is_empty()
+            && let Some(lock) = verbose.locks.last_mut()
+            && lock_line_unfinished(lock)
+        {
+            if !lock.ends_with('-') {
+                lock.push(' ');
+            }
+            lock.push_str(t);
+            return Some(Step::Consumed(1));
+        }
         if is_verbose_line(t) {
             let verbose = access.verbose.get_or_insert_with(VerboseInfo::default);
             if let Some(n) = locks_held(t) {
@@ -581,6 +596,22 @@ impl<'l, 'a> ReportParser<'l, 'a> {
                 .push(warning(WarningKind::MissingAccess, what, Some(end_no)));
         }
         for (n, a) in self.accesses.iter().enumerate() {
+            // "N locks held" is a count the report states: keeping fewer (or more) lock lines
+            // than that means lines were lost or split, and the reader must be told.
+            if let Some(verbose) = &a.verbose
+                && let Some(held) = verbose.locks_held
+                && held as usize != verbose.locks.len()
+            {
+                self.warnings.push(warning(
+                    WarningKind::MalformedField,
+                    format!(
+                        "access {} says {held} locks held but {} lock lines were read",
+                        n + 1,
+                        verbose.locks.len()
+                    ),
+                    None,
+                ));
+            }
             if a.stack.is_empty() {
                 self.warnings.push(warning(
                     WarningKind::TruncatedStack,
@@ -708,6 +739,13 @@ fn is_verbose_line(t: &str) -> bool {
 }
 
 /// ` #0: ffff8e91ddef90d0 (&host->eh_mutex){+.+.}, at: ata_eh_acquire+0x32/0x80`.
+/// A held-lock line (`#N: addr (name){state}, at: site`) cut before its acquisition site.
+fn lock_line_unfinished(line: &str) -> bool {
+    let opens = line.matches('(').count();
+    let closes = line.matches(')').count();
+    opens > closes || line.trim_end().ends_with("at:") || line.ends_with('-')
+}
+
 fn is_lock_line(t: &str) -> bool {
     let Some(rest) = t.strip_prefix('#') else {
         return false;

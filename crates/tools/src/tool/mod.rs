@@ -121,21 +121,13 @@ impl Ctx {
         ToolError::NotFound(format!("requested entity does not exist: {name}{hint}"))
     }
 
-    /// The architecture directory under `arch/` that this index is for.
-    pub fn arch_dir(&self) -> &str {
-        match self.index.arch() {
-            "x86_64" | "i386" | "x86" => "x86",
-            other => other,
-        }
-    }
-
     /// Whether a definition can be part of this build: right architecture, not excluded by the config.
     pub fn plausible(&self, def: &Definition) -> bool {
         def.config_state != ConfigState::Inactive
             && def
                 .arch
                 .as_deref()
-                .is_none_or(|a| a == self.arch_dir() || a == self.index.arch())
+                .is_none_or(|a| a == self.index.arch_dir() || a == self.index.arch())
     }
 
     /// The best definition among `defs` (already ordered best first by the index) whose kind
