@@ -43,10 +43,7 @@ impl AppState {
         mac.update(self.csrf_key.as_slice());
         mac.update(b"\0csrf\0");
         mac.update(scope.as_bytes());
-        mac.finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        mac.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// Whether `token` is the one [`AppState::csrf_token`] made for `scope`, in constant time.

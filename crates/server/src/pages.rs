@@ -79,7 +79,11 @@ async fn jobs_page(
         &query.status,
     );
     body += &select("verdict", &["benign", "harmful"], &query.verdict);
-    body += &select("review", &["correct", "incorrect", "unreviewed"], &query.review);
+    body += &select(
+        "review",
+        &["correct", "incorrect", "unreviewed"],
+        &query.review,
+    );
     body += &select("expert", &["static", "llm"], &query.expert);
     let _ = write!(
         body,
@@ -171,7 +175,11 @@ async fn job_page(
         body += "<p>This job is not finished: <a href=\"\">reload</a> to see its progress.</p>";
     }
     if let Some(error) = &job.error {
-        let _ = write!(body, "<h2>Error</h2><pre class=\"err\">{}</pre>", esc(error));
+        let _ = write!(
+            body,
+            "<h2>Error</h2><pre class=\"err\">{}</pre>",
+            esc(error)
+        );
     }
     if let Some(outcome) = &job.outcome {
         let _ = write!(
@@ -354,24 +362,13 @@ pub fn trajectory(spans: &[&Value]) -> String {
                 " · <span class=\"err\">error</span>"
             },
         );
-        for key in [
-            "Error",
-            "Args",
-            "Results",
-            "Instruction",
-            "Prompt",
-            "Reply",
-        ] {
+        for key in ["Error", "Args", "Results", "Instruction", "Prompt", "Reply"] {
             let Some(value) = span.get(key) else { continue };
             let shown = match value {
                 Value::String(s) => s.clone(),
                 other => serde_json::to_string_pretty(other).unwrap_or_default(),
             };
-            let _ = write!(
-                out,
-                "<div>{key}:</div><pre>{}</pre>",
-                esc(&shown)
-            );
+            let _ = write!(out, "<div>{key}:</div><pre>{}</pre>", esc(&shown));
         }
         open.push(nesting);
     }

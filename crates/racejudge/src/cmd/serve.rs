@@ -86,10 +86,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
         let mut workers = Vec::new();
         for n in 0..args.workers {
-            let mut config = worker::Config::new(
-                format!("{host}-{}-{n}", std::process::id()),
-                cache.clone(),
-            );
+            let mut config =
+                worker::Config::new(format!("{host}-{}-{n}", std::process::id()), cache.clone());
             config.default_kernel = args.kernel.clone();
             config.llm = llm.clone();
             config.use_index = !args.expert.no_index;
@@ -102,7 +100,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 stopped.clone(),
             )));
         }
-        eprintln!("racejudge serving on http://{addr} ({} workers)", args.workers);
+        eprintln!(
+            "racejudge serving on http://{addr} ({} workers)",
+            args.workers
+        );
         let shutdown = shutdown_signal().context("installing signal handlers")?;
         let mut server_stop = stopped.clone();
         let server = tokio::spawn(server::serve(listener, store.clone(), async move {
