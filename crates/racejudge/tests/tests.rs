@@ -7,6 +7,7 @@ mod hostile_cli;
 mod index_cli;
 mod mcp_cli;
 mod parse;
+mod serve_cli;
 mod tools_cli;
 mod trajectory_cli;
 mod util;

@@ -96,7 +96,7 @@ pub(crate) async fn queue(state: &AppState, submit: Submit) -> Result<Submitted,
     if submit.report.len() > 16 * MAX_REPORT_BYTES {
         return Err(ApiError::TooLarge(format!(
             "report: the text is larger than {} MiB",
-            16 * MAX_REPORT_BYTES >> 20
+            (16 * MAX_REPORT_BYTES) >> 20
         )));
     }
     let expert = submit.expert.unwrap_or_else(|| "static".into());
