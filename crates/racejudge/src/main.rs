@@ -7,6 +7,7 @@ mod cmd;
 mod exit;
 mod input;
 mod paths;
+mod shutdown;
 
 use std::process::ExitCode;
 

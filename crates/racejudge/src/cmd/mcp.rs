@@ -50,7 +50,7 @@ relative to the tree root; paths outside it are refused.",
         .build()
         .context("starting the async runtime")?;
     let outcome = runtime.block_on(async {
-        let shutdown = shutdown_signal().context("installing signal handlers")?;
+        let shutdown = crate::shutdown::signal().context("installing signal handlers")?;
         let kernel_args = args.kernel.clone();
         // Not awaited: the server runs meanwhile, and calls wait for `sender` to be completed.
         drop(tokio::task::spawn_blocking(move || {
@@ -125,32 +125,4 @@ fn build_toolbox(args: &KernelArgs, options: tools::ToolOptions) -> anyhow::Resu
         tools::toolbox_with(index, options),
         Some(expert),
     ))
-}
-
-/// A future resolving on ctrl-c (SIGINT) or SIGTERM, what MCP clients send to stop a server.
-///
-/// The handlers are registered here, eagerly, not when the future is first polled: a signal that
-/// arrives between this call and that poll would otherwise kill the process uncleanly (the
-/// default action), e.g. one sent right after the `initialize` reply.
-#[cfg(unix)]
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    Ok(async move {
-        tokio::select! {
-            _ = interrupt.recv() => {},
-            _ = terminate.recv() => {},
-        }
-    })
-}
-
-#[cfg(not(unix))]
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
-    Ok(async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    })
 }

@@ -104,7 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "racejudge serving on http://{addr} ({} workers)",
             args.workers
         );
-        let shutdown = shutdown_signal().context("installing signal handlers")?;
+        let shutdown = crate::shutdown::signal().context("installing signal handlers")?;
         let mut server_stop = stopped.clone();
         let server = tokio::spawn(server::serve(listener, store.clone(), async move {
             let _ = server_stop.changed().await;
@@ -127,26 +127,4 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // attempt is re-queued at the next start).
     runtime.shutdown_timeout(Duration::from_secs(1));
     outcome.map(|()| ExitCode::SUCCESS)
-}
-
-#[cfg(unix)]
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    Ok(async move {
-        tokio::select! {
-            _ = interrupt.recv() => {},
-            _ = terminate.recv() => {},
-        }
-    })
-}
-
-#[cfg(not(unix))]
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
-    Ok(async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    })
 }
