@@ -490,31 +490,9 @@ async fn api_and_pages_on_postgres() {
         return;
     };
     exercise(
-        Store::open(&fresh_database(&url, "rj_server_api").await)
+        Store::open(&testkit::fresh_postgres_database(&url, "rj_server_api").await)
             .await
             .unwrap(),
     )
     .await;
-}
-
-/// A database of its own on the test server, dropped and created anew.
-async fn fresh_database(server: &str, name: &str) -> String {
-    use sqlx::Connection;
-    let mut admin = sqlx::PgConnection::connect(server).await.unwrap();
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-    }
-    admin.close().await.unwrap();
-    let (base, query) = match server.split_once('?') {
-        Some((base, query)) => (base, format!("?{query}")),
-        None => (server, String::new()),
-    };
-    let (host, _) = base.rsplit_once('/').expect("a URL with a database path");
-    format!("{host}/{name}{query}")
 }

@@ -40,22 +40,7 @@ impl TestDb {
     async fn postgres(test: &str) -> Option<TestDb> {
         let server = testkit::postgres_url_or_skip(&format!("postgres::{test}"))?;
         let name = format!("rj_{test}");
-        let mut admin = sqlx::PgConnection::connect(&server)
-            .await
-            .unwrap_or_else(|e| {
-                panic!("{test}: cannot reach PostgreSQL at $RACEJUDGE_TEST_POSTGRES: {e}")
-            });
-        for sql in [
-            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            format!("CREATE DATABASE {name}"),
-        ] {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-        }
-        admin.close().await.unwrap();
-        let url = with_database(&server, &name);
+        let url = testkit::fresh_postgres_database(&server, &name).await;
         let store = Store::open(&url).await.unwrap();
         Some(TestDb {
             store,
@@ -70,16 +55,6 @@ impl TestDb {
         self.store.close().await;
         self.store = Store::open(&self.url).await.unwrap();
     }
-}
-
-/// `url` with its database name replaced by `name` (query parameters kept).
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, format!("?{query}")),
-        None => (url, String::new()),
-    };
-    let (server, _) = base.rsplit_once('/').expect("a URL with a database path");
-    format!("{server}/{name}{query}")
 }
 
 macro_rules! both_backends {
@@ -877,18 +852,6 @@ async fn stats_count_reviewed_verdicts(db: TestDb) {
         (0, 0, 6, 1, 1)
     );
     assert_eq!(counts.unreviewed, 1, "one llm verdict awaits review");
-}
-
-#[test]
-fn database_names_replace_the_url_path() {
-    assert_eq!(
-        with_database("postgres://u@127.0.0.1:5/base?sslmode=disable", "x"),
-        "postgres://u@127.0.0.1:5/x?sslmode=disable"
-    );
-    assert_eq!(
-        with_database("postgres://u@h/base", "x"),
-        "postgres://u@h/x"
-    );
 }
 
 async fn bad_input_is_refused_alike(db: TestDb) {

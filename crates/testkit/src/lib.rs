@@ -92,6 +92,36 @@ pub fn postgres_url_or_skip(test: &str) -> Option<String> {
     )
 }
 
+/// A database `name` of its own on the test server `server` (a `postgres://` URL), dropped and
+/// created anew so that tests run in parallel and a rerun starts clean; returns its URL.
+pub async fn fresh_postgres_database(server: &str, name: &str) -> String {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(server)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at ${POSTGRES_URL_VAR}: {e}"));
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    admin.close().await.unwrap();
+    with_database(server, name)
+}
+
+/// `url` with its database name replaced by `name` (query parameters kept).
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let (server, _) = base.rsplit_once('/').expect("a URL with a database path");
+    format!("{server}/{name}{query}")
+}
+
 /// `../shared` next to the repository root, canonicalised, when present.
 pub fn shared_dir() -> Option<PathBuf> {
     // This crate lives at <repo>/crates/testkit, so the repository root is two levels up.
@@ -123,6 +153,18 @@ pub fn program_or_skip(program: &str, test: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_names_replace_the_url_path() {
+        assert_eq!(
+            with_database("postgres://u@127.0.0.1:5/base?sslmode=disable", "x"),
+            "postgres://u@127.0.0.1:5/x?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/base", "x"),
+            "postgres://u@h/x"
+        );
+    }
 
     fn root(vars: &[(&str, &str)]) -> PathBuf {
         dircache::default_root(|key| {

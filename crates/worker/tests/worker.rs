@@ -176,31 +176,8 @@ async fn worker_runs_jobs_on_postgres() {
     let Some(url) = testkit::postgres_url_or_skip("worker_runs_jobs_on_postgres") else {
         return;
     };
-    let store = Store::open(&fresh_database(&url, "rj_worker_loop").await)
+    let store = Store::open(&testkit::fresh_postgres_database(&url, "rj_worker_loop").await)
         .await
         .unwrap();
     exercise(store).await;
-}
-
-/// A database of its own on the test server, dropped and created anew, so that no other test's
-/// queued jobs are claimed here and a rerun starts clean.
-async fn fresh_database(server: &str, name: &str) -> String {
-    use sqlx::Connection;
-    let mut admin = sqlx::PgConnection::connect(server).await.unwrap();
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-    }
-    admin.close().await.unwrap();
-    let (base, query) = match server.split_once('?') {
-        Some((base, query)) => (base, format!("?{query}")),
-        None => (server, String::new()),
-    };
-    let (host, _) = base.rsplit_once('/').expect("a URL with a database path");
-    format!("{host}/{name}{query}")
 }
