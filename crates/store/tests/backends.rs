@@ -7,7 +7,6 @@ use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
-use sqlx::Connection as _;
 use store::{
     BackendKind, Decision, JobFilter, Kernel, NewJob, NewReview, Outcome, Role, Status, Store,
     StoreError, Verdict, WORKFLOW_KCSAN, hash_token,
